@@ -58,9 +58,10 @@
 //!
 //! ## Modules
 //!
-//! The pure core holds no client and does no I/O: [`state`], [`progress`]. The Kubernetes types
+//! The pure core holds no client and does no I/O: [`state`], [`progress`], [`render`]. The Kubernetes types
 //! are in [`api`].
 
 pub mod api;
 pub mod progress;
+pub mod render;
 pub mod state;

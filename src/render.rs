@@ -1,0 +1,182 @@
+//! Rendering a WorkspaceTemplate into a Workspace spec: safe `${var}` substitution.
+//!
+//! Upstream CAPT marshalled the template to JSON text and ran `strings.ReplaceAll` over it, so a
+//! value holding `"`, `\` or a newline corrupted the document, and an unknown placeholder was left
+//! in place silently. Here substitution happens on the parsed document:
+//!
+//! - only **string values** are rewritten (never keys, never serialized text), so any value is safe;
+//! - `${name}` is replaced by the variable `name`; names are `[A-Za-z_][A-Za-z0-9_]*`;
+//! - `$${...}` is an escape for Terraform's own interpolation and renders as `${...}`;
+//! - a `${...}` that is not a valid name (Terraform's `${var.region}`, say) is left as it is, since
+//!   it is Terraform's, not ours;
+//! - every placeholder without a value is reported by name, all at once, and nothing is rendered.
+//!
+//! [`render`] is deterministic, so [`spec_hash`] of its output tells whether a Workspace must be
+//! updated.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+/// The variable every template may use: the name of the Workspace being rendered.
+pub const WORKSPACE_NAME: &str = "WORKSPACE_NAME";
+
+/// Placeholders with no value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unresolved template placeholders: {}", .0.iter().map(|n| format!("${{{n}}}")).collect::<Vec<_>>().join(", "))]
+pub struct Unresolved(pub BTreeSet<String>);
+
+/// Renders `template` with `variables`, returning a new document.
+pub fn render(template: &Value, variables: &BTreeMap<String, String>) -> Result<Value, Unresolved> {
+    let mut missing = BTreeSet::new();
+    let rendered = walk(template, variables, &mut missing);
+    if missing.is_empty() { Ok(rendered) } else { Err(Unresolved(missing)) }
+}
+
+/// The names of the placeholders a template uses, for validation and the dependency graph.
+pub fn placeholders(template: &Value) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    walk(template, &BTreeMap::new(), &mut names);
+    names
+}
+
+fn walk(value: &Value, vars: &BTreeMap<String, String>, missing: &mut BTreeSet<String>) -> Value {
+    match value {
+        Value::String(s) => Value::String(substitute(s, vars, missing)),
+        Value::Array(items) => Value::Array(items.iter().map(|v| walk(v, vars, missing)).collect()),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), walk(v, vars, missing))).collect()),
+        other => other.clone(),
+    }
+}
+
+fn is_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Substitutes one string value.
+fn substitute(s: &str, vars: &BTreeMap<String, String>, missing: &mut BTreeSet<String>) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        if let Some(escaped) = tail.strip_prefix("$${") {
+            // `$${...}` is Terraform's: emit `${` and carry on after it.
+            out.push_str("${");
+            rest = escaped;
+        } else if let Some(body) = tail.strip_prefix("${") {
+            match body.find('}') {
+                Some(end) if is_name(&body[..end]) => {
+                    let name = &body[..end];
+                    match vars.get(name) {
+                        Some(value) => out.push_str(value),
+                        None => {
+                            missing.insert(name.to_owned());
+                            out.push_str(&tail[..end + 3]);
+                        }
+                    }
+                    rest = &body[end + 1..];
+                }
+                _ => {
+                    // Not ours (e.g. `${var.region}`): keep it verbatim.
+                    out.push_str("${");
+                    rest = body;
+                }
+            }
+        } else {
+            out.push('$');
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A stable hash of a rendered spec (FNV-1a over canonical JSON), hex encoded. `serde_json`
+/// objects are ordered maps here, so equal documents serialize identically.
+pub fn spec_hash(spec: &Value) -> String {
+    let text = spec.to_string();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn substitutes_string_values_only() {
+        let template = json!({
+            "forProvider": {
+                "vars": [{"key": "cluster_name", "value": "${cluster_name}"},
+                         {"key": "region", "value": "${region}"}],
+                "module": "resource \"x\" \"y\" { name = \"${cluster_name}-eks\" }"
+            },
+            "${cluster_name}": 3
+        });
+        let out = render(&template, &vars(&[("cluster_name", "prod"), ("region", "ap-northeast-1")])).unwrap();
+        assert_eq!(out["forProvider"]["vars"][0]["value"], "prod");
+        assert_eq!(out["forProvider"]["vars"][1]["value"], "ap-northeast-1");
+        assert_eq!(out["forProvider"]["module"], "resource \"x\" \"y\" { name = \"prod-eks\" }");
+        assert_eq!(out["${cluster_name}"], 3, "keys are never rewritten");
+    }
+
+    #[test]
+    fn values_with_quotes_backslashes_and_newlines_stay_intact() {
+        let nasty = "a\"b\\c\nd}${";
+        let out = render(&json!({"v": "${x}"}), &vars(&[("x", nasty)])).unwrap();
+        assert_eq!(out["v"], nasty);
+    }
+
+    #[test]
+    fn escapes_and_terraform_interpolation_are_left_for_terraform() {
+        let template = json!({"m": "name = \"$${var.cluster_name}\" tags = ${var.tags} cost=$5 ${WORKSPACE_NAME}"});
+        let out = render(&template, &vars(&[(WORKSPACE_NAME, "prod-eks")])).unwrap();
+        assert_eq!(out["m"], "name = \"${var.cluster_name}\" tags = ${var.tags} cost=$5 prod-eks");
+    }
+
+    #[test]
+    fn every_unresolved_placeholder_is_named() {
+        let template = json!({"a": "${region}", "b": ["${cluster_name}", "${region}"], "c": "${ok}"});
+        let err = render(&template, &vars(&[("ok", "1")])).unwrap_err();
+        assert_eq!(err.0, BTreeSet::from(["cluster_name".to_owned(), "region".to_owned()]));
+        assert_eq!(err.to_string(), "unresolved template placeholders: ${cluster_name}, ${region}");
+        assert_eq!(placeholders(&template), BTreeSet::from(["cluster_name".into(), "ok".into(), "region".into()]));
+    }
+
+    #[test]
+    fn hash_is_stable_and_sensitive() {
+        let a = json!({"x": 1, "y": ["z"]});
+        assert_eq!(spec_hash(&a), spec_hash(&a.clone()));
+        assert_ne!(spec_hash(&a), spec_hash(&json!({"x": 2, "y": ["z"]})));
+    }
+
+    proptest! {
+        /// Whatever the value, substitution puts exactly that value in place: no escaping bugs.
+        #[test]
+        fn any_value_round_trips(value in ".*", prefix in "[a-z ]{0,5}", suffix in "[a-z ]{0,5}") {
+            let template = json!({"v": format!("{prefix}${{x}}{suffix}")});
+            let out = render(&template, &vars(&[("x", &value)])).unwrap();
+            prop_assert_eq!(out["v"].as_str().unwrap(), format!("{prefix}{value}{suffix}"));
+        }
+
+        /// A string without `$` is never changed.
+        #[test]
+        fn dollar_free_strings_are_untouched(s in "[^$]*") {
+            let out = render(&json!([s.clone()]), &BTreeMap::new()).unwrap();
+            prop_assert_eq!(out[0].as_str().unwrap(), s.as_str());
+        }
+    }
+}
