@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The project's test command (what CI runs): every test of the workspace against a real
+# kube-apiserver + etcd (+ kube-controller-manager), then a check that none of those processes
+# outlived the tests.
+#
+# 1. tools/k8sbins/build.sh builds Kubernetes v1.36.3 from the Go module proxy, or reuses its
+#    cache, and prints the binaries' directory: exported as KUBEBUILDER_ASSETS.
+# 2. CAPT_REQUIRE_APISERVER=1: a test that needs the API server and cannot start it fails (it
+#    would anyway; this makes the message say the setup is broken).
+# 3. CAPT_TEST_RUN_DIR: every control plane the tests start keeps its data, certificates and logs
+#    under this fresh directory, so step 5 can find anything left running by command line.
+# 4. cargo test --workspace --all-targets, then the doctests (--all-targets does not run them).
+# 5. Any process whose command line mentions the run directory is a leak: reported, killed by
+#    pid, and the run fails.
+#
+# Environment: CARGO_TARGET_DIR (default ~/.cache/capt-controlplane/target, shared by CI and
+# development so both stay warm), K8SBINS_CACHE (see build.sh), CAPT_TEST_KEEP=1 (keep the plane
+# directories and their logs).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/capt-controlplane/target}
+KUBEBUILDER_ASSETS=$(tools/k8sbins/build.sh)
+export KUBEBUILDER_ASSETS
+export CAPT_REQUIRE_APISERVER=1
+run_dir=$(mktemp -d "${TMPDIR:-/tmp}/capt-test-run.XXXXXX")
+export CAPT_TEST_RUN_DIR=$run_dir
+echo "hack/test.sh: KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS CAPT_TEST_RUN_DIR=$run_dir"
+
+# Pids of processes whose command line contains the run directory (etcd's --data-dir,
+# kube-apiserver's --cert-dir, kube-controller-manager's --kubeconfig all do). Reads /proc
+# directly: no dependency on procps, and no helper process whose own arguments would match.
+leftovers() {
+  local proc cmdline
+  for proc in /proc/[0-9]*; do
+    cmdline=$(tr '\0' ' ' <"$proc/cmdline" 2>/dev/null) || continue
+    if [[ $cmdline == *"$run_dir"* ]]; then
+      echo "${proc#/proc/}"
+    fi
+  done
+}
+
+status=0
+start=$(date +%s)
+cargo test --workspace --all-targets || status=$?
+cargo test --workspace --doc || status=$?
+echo "hack/test.sh: tests took $(($(date +%s) - start))s"
+
+pids=$(leftovers)
+if [ -n "$pids" ]; then
+  echo "hack/test.sh: FAIL: control plane processes outlived the tests:" >&2
+  for pid in $pids; do
+    echo "  $pid: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-200)" >&2
+  done
+  # shellcheck disable=SC2086 # one pid per word
+  kill -KILL $pids 2>/dev/null || true
+  status=1
+else
+  echo "hack/test.sh: OK: no etcd, kube-apiserver or kube-controller-manager outlived the tests"
+fi
+
+if [ "${CAPT_TEST_KEEP:-}" = 1 ]; then
+  echo "hack/test.sh: kept $run_dir (CAPT_TEST_KEEP=1)"
+else
+  rm -rf "$run_dir"
+fi
+exit "$status"
