@@ -62,6 +62,7 @@
 //! are in [`api`].
 
 pub mod api;
+pub mod graph;
 pub mod progress;
 pub mod render;
 pub mod state;
