@@ -63,6 +63,7 @@
 
 pub mod api;
 pub mod graph;
+pub mod health;
 pub mod progress;
 pub mod render;
 pub mod state;
