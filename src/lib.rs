@@ -58,12 +58,14 @@
 //!
 //! ## Modules
 //!
-//! The pure core holds no client and does no I/O: [`state`], [`progress`], [`render`]. The Kubernetes types
-//! are in [`api`].
+//! The pure core holds no client and does no I/O: [`state`], [`progress`], [`render`], [`graph`]
+//! (dependency graph: cycles, orders, impact, rendering), [`health`] (checks, verdict, metrics) and
+//! [`recovery`] (strategy, backoff, planner, retry record). The Kubernetes types are in [`api`].
 
 pub mod api;
 pub mod graph;
 pub mod health;
 pub mod progress;
+pub mod recovery;
 pub mod render;
 pub mod state;
