@@ -41,7 +41,10 @@ pub struct Operation {
 impl Operation {
     /// An operation `fraction` of the way through its state.
     pub fn new(description: impl Into<String>, fraction: f64) -> Self {
-        Self { description: description.into(), fraction: fraction.clamp(0.0, 1.0) }
+        Self {
+            description: description.into(),
+            fraction: fraction.clamp(0.0, 1.0),
+        }
     }
 }
 
@@ -103,7 +106,11 @@ fn measured(state: StateName, history: &[OperationRecord]) -> Option<Duration> {
 }
 
 /// Estimated time until Ready from `state`, after `elapsed` in it. `None` when Ready or Failed.
-pub fn estimate_remaining(state: StateName, elapsed: Duration, history: &[OperationRecord]) -> Option<Duration> {
+pub fn estimate_remaining(
+    state: StateName,
+    elapsed: Duration,
+    history: &[OperationRecord],
+) -> Option<Duration> {
     let path = path_to_ready(state);
     if path.is_empty() {
         return None;
@@ -179,7 +186,10 @@ mod tests {
     fn eta_uses_defaults_without_history_and_history_when_present() {
         let default = estimate_remaining(StateName::Provisioning, Duration::ZERO, &[]).unwrap();
         assert_eq!(default, Duration::from_secs(15 * 60 + 30));
-        let history = [record(StateName::Provisioning, 600), record(StateName::Provisioning, 400)];
+        let history = [
+            record(StateName::Provisioning, 600),
+            record(StateName::Provisioning, 400),
+        ];
         let measured = estimate_remaining(StateName::Provisioning, Duration::ZERO, &history).unwrap();
         assert_eq!(measured, Duration::from_secs(500 + 30));
     }

@@ -30,7 +30,11 @@ pub struct Unresolved(pub BTreeSet<String>);
 pub fn render(template: &Value, variables: &BTreeMap<String, String>) -> Result<Value, Unresolved> {
     let mut missing = BTreeSet::new();
     let rendered = walk(template, variables, &mut missing);
-    if missing.is_empty() { Ok(rendered) } else { Err(Unresolved(missing)) }
+    if missing.is_empty() {
+        Ok(rendered)
+    } else {
+        Err(Unresolved(missing))
+    }
 }
 
 /// The names of the placeholders a template uses, for validation and the dependency graph.
@@ -44,7 +48,11 @@ fn walk(value: &Value, vars: &BTreeMap<String, String>, missing: &mut BTreeSet<S
     match value {
         Value::String(s) => Value::String(substitute(s, vars, missing)),
         Value::Array(items) => Value::Array(items.iter().map(|v| walk(v, vars, missing)).collect()),
-        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), walk(v, vars, missing))).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), walk(v, vars, missing)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -113,7 +121,10 @@ mod tests {
     use serde_json::json;
 
     fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -126,10 +137,17 @@ mod tests {
             },
             "${cluster_name}": 3
         });
-        let out = render(&template, &vars(&[("cluster_name", "prod"), ("region", "ap-northeast-1")])).unwrap();
+        let out = render(
+            &template,
+            &vars(&[("cluster_name", "prod"), ("region", "ap-northeast-1")]),
+        )
+        .unwrap();
         assert_eq!(out["forProvider"]["vars"][0]["value"], "prod");
         assert_eq!(out["forProvider"]["vars"][1]["value"], "ap-northeast-1");
-        assert_eq!(out["forProvider"]["module"], "resource \"x\" \"y\" { name = \"prod-eks\" }");
+        assert_eq!(
+            out["forProvider"]["module"],
+            "resource \"x\" \"y\" { name = \"prod-eks\" }"
+        );
         assert_eq!(out["${cluster_name}"], 3, "keys are never rewritten");
     }
 
@@ -142,18 +160,31 @@ mod tests {
 
     #[test]
     fn escapes_and_terraform_interpolation_are_left_for_terraform() {
-        let template = json!({"m": "name = \"$${var.cluster_name}\" tags = ${var.tags} cost=$5 ${WORKSPACE_NAME}"});
+        let template =
+            json!({"m": "name = \"$${var.cluster_name}\" tags = ${var.tags} cost=$5 ${WORKSPACE_NAME}"});
         let out = render(&template, &vars(&[(WORKSPACE_NAME, "prod-eks")])).unwrap();
-        assert_eq!(out["m"], "name = \"${var.cluster_name}\" tags = ${var.tags} cost=$5 prod-eks");
+        assert_eq!(
+            out["m"],
+            "name = \"${var.cluster_name}\" tags = ${var.tags} cost=$5 prod-eks"
+        );
     }
 
     #[test]
     fn every_unresolved_placeholder_is_named() {
         let template = json!({"a": "${region}", "b": ["${cluster_name}", "${region}"], "c": "${ok}"});
         let err = render(&template, &vars(&[("ok", "1")])).unwrap_err();
-        assert_eq!(err.0, BTreeSet::from(["cluster_name".to_owned(), "region".to_owned()]));
-        assert_eq!(err.to_string(), "unresolved template placeholders: ${cluster_name}, ${region}");
-        assert_eq!(placeholders(&template), BTreeSet::from(["cluster_name".into(), "ok".into(), "region".into()]));
+        assert_eq!(
+            err.0,
+            BTreeSet::from(["cluster_name".to_owned(), "region".to_owned()])
+        );
+        assert_eq!(
+            err.to_string(),
+            "unresolved template placeholders: ${cluster_name}, ${region}"
+        );
+        assert_eq!(
+            placeholders(&template),
+            BTreeSet::from(["cluster_name".into(), "ok".into(), "region".into()])
+        );
     }
 
     #[test]

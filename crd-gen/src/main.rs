@@ -15,7 +15,9 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let check = args.iter().any(|a| a == "--check");
     if args.iter().any(|a| a == "-h" || a == "--help") {
-        println!("usage: crd-gen [--check] [--dir DIR]\n\nWrites the CRDs to DIR (default manifests/crds).\n--check  compare instead of writing; exit 1 and name the stale files if they differ");
+        println!(
+            "usage: crd-gen [--check] [--dir DIR]\n\nWrites the CRDs to DIR (default manifests/crds).\n--check  compare instead of writing; exit 1 and name the stale files if they differ"
+        );
         return ExitCode::SUCCESS;
     }
     let dir = args

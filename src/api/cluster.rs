@@ -43,16 +43,25 @@ pub enum ClusterRefSource {
 /// Never by equal names: ClusterClass gives control planes generated names.
 pub fn cluster_ref(meta: &ObjectMeta) -> Option<ClusterRef> {
     let by_owner = meta.owner_references.iter().flatten().find(|o| {
-        o.kind == "Cluster" && o.api_version.split_once('/').is_some_and(|(group, _)| group == GROUP)
+        o.kind == "Cluster"
+            && o.api_version
+                .split_once('/')
+                .is_some_and(|(group, _)| group == GROUP)
     });
     if let Some(owner) = by_owner {
-        return Some(ClusterRef { name: owner.name.clone(), source: ClusterRefSource::OwnerReference });
+        return Some(ClusterRef {
+            name: owner.name.clone(),
+            source: ClusterRefSource::OwnerReference,
+        });
     }
     meta.labels
         .as_ref()
         .and_then(|l| l.get(CLUSTER_NAME_LABEL))
         .filter(|n| !n.is_empty())
-        .map(|name| ClusterRef { name: name.clone(), source: ClusterRefSource::Label })
+        .map(|name| ClusterRef {
+            name: name.clone(),
+            source: ClusterRefSource::Label,
+        })
 }
 
 /// The parts of a Cluster we act on.
@@ -98,15 +107,20 @@ impl ClusterView {
     pub fn from_dynamic(obj: &DynamicObject) -> Result<Self, MalformedCluster> {
         let name = obj.metadata.name.clone().unwrap_or_default();
         let spec: ClusterSpecFields = match obj.data.get("spec") {
-            Some(spec) => serde_json::from_value(spec.clone())
-                .map_err(|source| MalformedCluster { name: name.clone(), source })?,
+            Some(spec) => serde_json::from_value(spec.clone()).map_err(|source| MalformedCluster {
+                name: name.clone(),
+                source,
+            })?,
             None => ClusterSpecFields::default(),
         };
         Ok(Self {
             namespace: obj.metadata.namespace.clone().unwrap_or_default(),
             paused: spec.paused.unwrap_or(false),
             deleting: obj.metadata.deletion_timestamp.is_some(),
-            endpoint_host: spec.control_plane_endpoint.and_then(|e| e.host).filter(|h| !h.is_empty()),
+            endpoint_host: spec
+                .control_plane_endpoint
+                .and_then(|e| e.host)
+                .filter(|h| !h.is_empty()),
             name,
         })
     }
@@ -150,7 +164,10 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(cluster_ref(&labelled).unwrap().source, ClusterRefSource::Label);
-        let bare = ObjectMeta { name: Some("prod".into()), ..Default::default() };
+        let bare = ObjectMeta {
+            name: Some("prod".into()),
+            ..Default::default()
+        };
         assert_eq!(cluster_ref(&bare), None);
     }
 
@@ -190,6 +207,11 @@ mod tests {
             "metadata": {"name": "prod"}, "spec": {"paused": "yes"}
         }))
         .unwrap();
-        assert!(ClusterView::from_dynamic(&bad).unwrap_err().to_string().contains("Cluster prod"));
+        assert!(
+            ClusterView::from_dynamic(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("Cluster prod")
+        );
     }
 }

@@ -90,8 +90,24 @@ mod tests {
     #[test]
     fn transition_time_moves_only_when_status_flips() {
         let mut cs = Vec::new();
-        set(&mut cs, "Ready", Status::False, "Provisioning", "waiting", Some(1), &at(10));
-        set(&mut cs, "Ready", Status::False, "Provisioning", "still waiting", Some(2), &at(20));
+        set(
+            &mut cs,
+            "Ready",
+            Status::False,
+            "Provisioning",
+            "waiting",
+            Some(1),
+            &at(10),
+        );
+        set(
+            &mut cs,
+            "Ready",
+            Status::False,
+            "Provisioning",
+            "still waiting",
+            Some(2),
+            &at(20),
+        );
         assert_eq!(cs[0].last_transition_time, at(10));
         assert_eq!(cs[0].message, "still waiting");
         assert_eq!(cs[0].observed_generation, Some(2));

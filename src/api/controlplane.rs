@@ -6,6 +6,9 @@
 //! generations, and upstream's fields that addon templates read
 //! (`status.workspaceStatus.atProvider.outputs`).
 
+// clippy reads the repeated `type_ = "string"` of the printer columns as a duplicated attribute.
+#![allow(clippy::duplicated_attributes)]
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -30,11 +33,36 @@ use super::schema;
     label("cluster.x-k8s.io/v1beta1", "v1beta1"),
     label("cluster.x-k8s.io/v1beta2", "v1beta1"),
     label("cluster.x-k8s.io/provider", "control-plane-capt"),
-    printcolumn(name = "State", type_ = "string", json_path = ".status.state", description = "CAPTEP-0002 state"),
-    printcolumn(name = "Progress", type_ = "integer", json_path = ".status.progress.percentComplete", description = "Percent complete of the current operation"),
-    printcolumn(name = "Ready", type_ = "boolean", json_path = ".status.ready", description = "The control plane is ready"),
-    printcolumn(name = "Version", type_ = "string", json_path = ".spec.version", description = "Kubernetes version"),
-    printcolumn(name = "Endpoint", type_ = "string", json_path = ".spec.controlPlaneEndpoint.host", description = "API server endpoint"),
+    printcolumn(
+        name = "State",
+        type_ = "string",
+        json_path = ".status.state",
+        description = "CAPTEP-0002 state"
+    ),
+    printcolumn(
+        name = "Progress",
+        type_ = "integer",
+        json_path = ".status.progress.percentComplete",
+        description = "Percent complete of the current operation"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "boolean",
+        json_path = ".status.ready",
+        description = "The control plane is ready"
+    ),
+    printcolumn(
+        name = "Version",
+        type_ = "string",
+        json_path = ".spec.version",
+        description = "Kubernetes version"
+    ),
+    printcolumn(
+        name = "Endpoint",
+        type_ = "string",
+        json_path = ".spec.controlPlaneEndpoint.host",
+        description = "API server endpoint"
+    ),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     doc = "CAPTControlPlane is an EKS control plane provisioned by Crossplane provider-terraform Workspaces."
 )]
@@ -42,6 +70,7 @@ use super::schema;
 pub struct CAPTControlPlaneSpec {
     /// Kubernetes version of the control plane, e.g. `1.31` or `v1.31.2`.
     #[x_kube(validation = Rule::new("self.matches('^v?[0-9]+\\\\.[0-9]+(\\\\.[0-9]+)?$')").message("must be a Kubernetes version such as 1.31 or v1.31.2"))]
+    #[schemars(length(min = 1, max = 64))]
     pub version: String,
 
     /// The WorkspaceTemplate that provisions the EKS control plane.
@@ -75,6 +104,7 @@ pub struct CAPTControlPlaneSpec {
     /// Extra objects the control plane depends on (a VPC Workspace, a credentials Secret); they join
     /// the dependency graph and must exist and be ready before provisioning.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
     pub dependencies: Vec<DeclaredDependency>,
 }
 
@@ -84,6 +114,7 @@ pub struct CAPTControlPlaneSpec {
 pub struct WorkspaceTemplateReference {
     /// Name of the WorkspaceTemplate.
     #[x_kube(validation = Rule::new("self != ''").message("name must not be empty"))]
+    #[schemars(length(max = 253))]
     pub name: String,
     /// Namespace of the WorkspaceTemplate; defaults to the referring object's namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -93,7 +124,10 @@ pub struct WorkspaceTemplateReference {
 impl WorkspaceTemplateReference {
     /// The namespace to look in: the reference's own, else `default_namespace`.
     pub fn namespace_or<'a>(&'a self, default_namespace: &'a str) -> &'a str {
-        self.namespace.as_deref().filter(|ns| !ns.is_empty()).unwrap_or(default_namespace)
+        self.namespace
+            .as_deref()
+            .filter(|ns| !ns.is_empty())
+            .unwrap_or(default_namespace)
     }
 }
 
@@ -103,12 +137,14 @@ impl WorkspaceTemplateReference {
 pub struct ControlPlaneConfig {
     /// AWS region, e.g. `ap-northeast-1` or `us-gov-west-1`.
     #[x_kube(validation = Rule::new("self.matches('^[a-z]{2}(-[a-z]+)+-[0-9]+$')").message("must be an AWS region such as ap-northeast-1 or us-gov-west-1"))]
+    #[schemars(length(max = 32))]
     pub region: String,
     /// Public and private API endpoint access.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint_access: Option<EndpointAccess>,
     /// EKS addons (kept for upstream compatibility; the template decides what to install).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
     pub addons: Vec<Addon>,
     /// Timeouts in minutes (kept for upstream compatibility).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -136,6 +172,7 @@ pub struct EndpointAccess {
 pub struct Addon {
     /// Addon name.
     #[x_kube(validation = Rule::new("self != ''").message("addon name must not be empty"))]
+    #[schemars(length(max = 253))]
     pub name: String,
     /// Addon version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -189,6 +226,7 @@ pub struct RecoveryStrategy {
     pub min_healthy_period: Option<String>,
     /// Actions to try, in order, when no health check names its own. Default: `RecreateWorkspace`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
     pub actions: Vec<RecoveryAction>,
 }
 
@@ -281,6 +319,7 @@ pub struct DeclaredDependency {
     pub kind: DependencyKind,
     /// Name of the object.
     #[x_kube(validation = Rule::new("self != ''").message("name must not be empty"))]
+    #[schemars(length(max = 253))]
     pub name: String,
     /// Namespace of the object; defaults to the control plane's (ignored for cluster-scoped kinds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -451,7 +490,8 @@ pub struct HealthMetrics {
     /// How many times it went from Ready to Degraded.
     #[serde(default)]
     pub degradations: i32,
-    /// Percent of the availability window spent Ready or Degraded-but-serving, 0 to 100.
+    /// Percent of the availability window spent serving (Ready or Degraded), 0 to 100, as of the
+    /// last transition (recomputing it between transitions would rewrite status continually).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub availability_percent: Option<i32>,
     /// The window `availabilityPercent` covers, as a duration.

@@ -20,7 +20,10 @@ pub struct InvalidDuration {
 
 /// Parses a Go-style duration, naming `field` in the error.
 pub fn parse(field: &str, value: &str) -> Result<Duration, InvalidDuration> {
-    let invalid = || InvalidDuration { field: field.to_owned(), value: value.to_owned() };
+    let invalid = || InvalidDuration {
+        field: field.to_owned(),
+        value: value.to_owned(),
+    };
     let parsed = kube::core::Duration::from_str(value).map_err(|_| invalid())?;
     if parsed.is_negative() {
         return Err(invalid());
@@ -63,7 +66,10 @@ mod tests {
     #[test]
     fn rejects_garbage_and_negatives_naming_the_field() {
         let err = parse("spec.x", "soon").unwrap_err();
-        assert_eq!(err.to_string(), "spec.x: \"soon\" is not a duration such as 30s, 5m or 1h30m");
+        assert_eq!(
+            err.to_string(),
+            "spec.x: \"soon\" is not a duration such as 30s, 5m or 1h30m"
+        );
         assert!(parse("spec.x", "-5s").is_err());
     }
 

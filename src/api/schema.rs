@@ -56,6 +56,8 @@ pub fn duration(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "type": "string",
         "nullable": true,
+        // Bounded so the API server's CEL cost estimate stays within budget.
+        "maxLength": 64,
         "x-kubernetes-validations": [{
             "rule": format!("self.matches('{}')", super::duration::PATTERN),
             "message": "must be a duration such as 30s, 5m or 1h30m (units ns, us, ms, s, m, h)"

@@ -37,7 +37,10 @@ impl WorkspaceApi {
             Self::Namespaced => "tf.m.upbound.io",
             Self::ClusterScoped => "tf.upbound.io",
         };
-        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, "v1beta1", "Workspace"), "workspaces")
+        ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk(group, "v1beta1", "Workspace"),
+            "workspaces",
+        )
     }
 
     /// Whether Workspaces of this API live in a namespace.
@@ -122,8 +125,12 @@ impl WorkspaceView {
     pub fn from_dynamic(obj: &DynamicObject) -> Result<Self, MalformedWorkspace> {
         let name = obj.metadata.name.clone().unwrap_or_default();
         let status: StatusFields = match obj.data.get("status") {
-            Some(s) if !s.is_null() => serde_json::from_value(s.clone())
-                .map_err(|source| MalformedWorkspace { name: name.clone(), source })?,
+            Some(s) if !s.is_null() => {
+                serde_json::from_value(s.clone()).map_err(|source| MalformedWorkspace {
+                    name: name.clone(),
+                    source,
+                })?
+            }
             _ => StatusFields::default(),
         };
         let find = |t: &str| status.conditions.iter().find(|c| c.type_ == t).cloned();
@@ -214,7 +221,10 @@ mod tests {
             }
         }));
         assert!(ws.is_provisioned());
-        assert_eq!(ws.output_string("cluster_endpoint").unwrap(), "https://ABC.gr7.ap-northeast-1.eks.amazonaws.com");
+        assert_eq!(
+            ws.output_string("cluster_endpoint").unwrap(),
+            "https://ABC.gr7.ap-northeast-1.eks.amazonaws.com"
+        );
         assert_eq!(ws.output_string("port").unwrap(), "443");
         assert_eq!(ws.reconcile_error(), None);
     }

@@ -129,6 +129,7 @@ pub struct WorkspaceTemplateApplySpec {
 pub struct SecretReference {
     /// Name of the Secret.
     #[x_kube(validation = Rule::new("self != ''").message("secret name must not be empty"))]
+    #[schemars(length(max = 253))]
     pub name: String,
     /// Namespace of the Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -141,6 +142,7 @@ pub struct SecretReference {
 pub struct WorkspaceReference {
     /// Name of the Workspace.
     #[x_kube(validation = Rule::new("self != ''").message("workspace name must not be empty"))]
+    #[schemars(length(max = 253))]
     pub name: String,
     /// Namespace of the Workspace; defaults to the apply's (ignored for cluster-scoped Workspaces).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -142,7 +142,7 @@ fn key(namespace: &str, name: &str) -> Key {
     (namespace.to_owned(), name.to_owned())
 }
 
-fn meta_key(meta: &kube::api::ObjectMeta) -> (&str, &str) {
+fn meta_key(meta: &kube::core::ObjectMeta) -> (&str, &str) {
     (
         meta.namespace.as_deref().unwrap_or_default(),
         meta.name.as_deref().unwrap_or_default(),
@@ -552,7 +552,7 @@ impl<'o> Builder<'o> {
     }
 }
 
-fn key_of(meta: &kube::api::ObjectMeta) -> Key {
+fn key_of(meta: &kube::core::ObjectMeta) -> Key {
     let (namespace, name) = meta_key(meta);
     key(namespace, name)
 }
