@@ -85,7 +85,10 @@ pub struct Repaired<S: State> {
 
 impl<S: State> Repaired<S> {
     pub(crate) fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), _resume: PhantomData }
+        Self {
+            message: message.into(),
+            _resume: PhantomData,
+        }
     }
 }
 
@@ -109,12 +112,18 @@ pub struct Waiting {
 
 impl Waiting {
     fn new(reason: &'static str, message: impl Into<String>) -> Self {
-        Self { reason, message: message.into() }
+        Self {
+            reason,
+            message: message.into(),
+        }
     }
 }
 
 /// Resolves the owning Cluster: found, and neither it nor the control plane is paused.
-pub fn resolve_cluster(cluster: Option<&ClusterView>, control_plane_paused: bool) -> Result<ClusterResolved, Waiting> {
+pub fn resolve_cluster(
+    cluster: Option<&ClusterView>,
+    control_plane_paused: bool,
+) -> Result<ClusterResolved, Waiting> {
     let Some(cluster) = cluster else {
         return Err(Waiting::new(
             "WaitingForCluster",
@@ -124,7 +133,10 @@ pub fn resolve_cluster(cluster: Option<&ClusterView>, control_plane_paused: bool
     if cluster.paused || control_plane_paused {
         return Err(Waiting::new("Paused", "reconciliation is paused"));
     }
-    Ok(ClusterResolved::new("ClusterResolved", format!("owned by Cluster {}", cluster.name)))
+    Ok(ClusterResolved::new(
+        "ClusterResolved",
+        format!("owned by Cluster {}", cluster.name),
+    ))
 }
 
 /// What validation found, gathered from the dependency graph and the template renderer.
@@ -159,7 +171,10 @@ pub fn validate(facts: &ValidationFacts) -> Validation {
         ));
     }
     if !facts.invalid.is_empty() {
-        return Validation::Invalid(ConfigurationInvalid::new("InvalidConfiguration", facts.invalid.join("; ")));
+        return Validation::Invalid(ConfigurationInvalid::new(
+            "InvalidConfiguration",
+            facts.invalid.join("; "),
+        ));
     }
     if !facts.missing.is_empty() {
         return Validation::Waiting(Waiting::new(
@@ -167,13 +182,19 @@ pub fn validate(facts: &ValidationFacts) -> Validation {
             format!("waiting for {}", facts.missing.join(", ")),
         ));
     }
-    Validation::Valid(DependenciesValidated::new("DependenciesValid", "all dependencies are present and valid"))
+    Validation::Valid(DependenciesValidated::new(
+        "DependenciesValid",
+        "all dependencies are present and valid",
+    ))
 }
 
 /// The Workspace is provisioned: Synced and Ready for its current generation, with outputs.
 pub fn workspace_provisioned(workspace: Option<&WorkspaceView>) -> Result<WorkspaceProvisioned, Waiting> {
     let Some(ws) = workspace else {
-        return Err(Waiting::new("WaitingForWorkspace", "the Workspace has not been created yet"));
+        return Err(Waiting::new(
+            "WaitingForWorkspace",
+            "the Workspace has not been created yet",
+        ));
     };
     if let Some(error) = ws.reconcile_error() {
         return Err(Waiting::new("WorkspaceReconcileError", error.to_owned()));
@@ -187,9 +208,15 @@ pub fn workspace_provisioned(workspace: Option<&WorkspaceView>) -> Result<Worksp
         return Err(Waiting::new("WorkspaceNotReady", why));
     }
     if ws.outputs().is_none_or(|o| o.is_empty()) {
-        return Err(Waiting::new("WaitingForOutputs", format!("Workspace {} has no outputs yet", ws.name)));
+        return Err(Waiting::new(
+            "WaitingForOutputs",
+            format!("Workspace {} has no outputs yet", ws.name),
+        ));
     }
-    Ok(WorkspaceProvisioned::new("WorkspaceReady", format!("Workspace {} is Synced and Ready", ws.name)))
+    Ok(WorkspaceProvisioned::new(
+        "WorkspaceReady",
+        format!("Workspace {} is Synced and Ready", ws.name),
+    ))
 }
 
 /// What configuring has achieved so far.
@@ -206,37 +233,66 @@ pub struct ConfigurationFacts {
 /// The control plane is configured: endpoint written, kubeconfig and CA secrets in place.
 pub fn configured(facts: &ConfigurationFacts) -> Result<ControlPlaneConfigured, Waiting> {
     let Some(endpoint) = &facts.endpoint else {
-        return Err(Waiting::new("WaitingForEndpoint", "the endpoint is not known yet"));
+        return Err(Waiting::new(
+            "WaitingForEndpoint",
+            "the endpoint is not known yet",
+        ));
     };
     if !facts.kubeconfig_secret {
-        return Err(Waiting::new("WaitingForKubeconfig", "the kubeconfig secret is not in place yet"));
+        return Err(Waiting::new(
+            "WaitingForKubeconfig",
+            "the kubeconfig secret is not in place yet",
+        ));
     }
     if !facts.ca_secret {
-        return Err(Waiting::new("WaitingForCASecret", "the CA secret is not in place yet"));
+        return Err(Waiting::new(
+            "WaitingForCASecret",
+            "the CA secret is not in place yet",
+        ));
     }
-    Ok(ControlPlaneConfigured::new("ControlPlaneReady", format!("serving at {endpoint}")))
+    Ok(ControlPlaneConfigured::new(
+        "ControlPlaneReady",
+        format!("serving at {endpoint}"),
+    ))
 }
 
-/// The spec generation or the rendered template differs from what was provisioned.
-pub fn spec_changed(provisioned_generation: Option<i64>, generation: Option<i64>, template_changed: bool) -> Option<SpecChanged> {
+/// What the spec renders differs from what was provisioned (`spec_outdated`: a new version, new
+/// variables or tags), or the template itself changed (`template_changed`).
+pub fn spec_changed(spec_outdated: bool, template_changed: bool) -> Option<SpecChanged> {
     if template_changed {
-        return Some(SpecChanged::new("TemplateChanged", "the WorkspaceTemplate changed"));
-    }
-    match (provisioned_generation, generation) {
-        (Some(old), Some(new)) if new > old => {
-            Some(SpecChanged::new("SpecChanged", format!("spec generation {old} -> {new}")))
-        }
-        _ => None,
+        Some(SpecChanged::new(
+            "TemplateChanged",
+            "the WorkspaceTemplate changed",
+        ))
+    } else if spec_outdated {
+        Some(SpecChanged::new(
+            "SpecChanged",
+            "the spec changed what the Workspace must be",
+        ))
+    } else {
+        None
     }
 }
 
 /// A Failed control plane may try again: the retry annotation changed, or the spec did.
 pub fn retry_requested(annotation_changed: bool, spec_changed: bool) -> Option<RetryRequested> {
     if annotation_changed {
-        Some(RetryRequested::new("RetryRequested", "retry requested by annotation"))
+        Some(RetryRequested::new(
+            "RetryRequested",
+            "retry requested by annotation",
+        ))
     } else if spec_changed {
-        Some(RetryRequested::new("SpecChanged", "the spec changed after a failure"))
+        Some(RetryRequested::new(
+            "SpecChanged",
+            "the spec changed after a failure",
+        ))
     } else {
         None
     }
+}
+
+/// Recovering with no action in flight and no failure left (a user retried after fixing the
+/// cause): provision again, which re-checks everything on the way to Ready.
+pub fn nothing_to_repair(failure_present: bool) -> Option<Repaired<super::Provisioning>> {
+    (!failure_present).then(|| Repaired::new("no failure is left to repair; provisioning again"))
 }

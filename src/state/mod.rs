@@ -67,8 +67,9 @@ use crate::{
     progress,
 };
 pub use evidence::{
-    ClusterResolved, ConfigurationInvalid, ControlPlaneConfigured, DependenciesValidated, Escalated, Evidence,
-    HealthFailing, HealthRestored, RecoveryPlanned, Repaired, RetryRequested, SpecChanged, WorkspaceProvisioned,
+    ClusterResolved, ConfigurationInvalid, ControlPlaneConfigured, DependenciesValidated, Escalated,
+    Evidence, HealthFailing, HealthRestored, RecoveryPlanned, Repaired, RetryRequested, SpecChanged,
+    WorkspaceProvisioned,
 };
 
 mod sealed {
@@ -147,7 +148,9 @@ impl StateName {
 
 /// `status.state` holds a name that is not one of the eight states.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("status.state {0:?} is not a known state (expected one of Pending, Validating, Provisioning, Configuring, Ready, Degraded, Failed, Recovering)")]
+#[error(
+    "status.state {0:?} is not a known state (expected one of Pending, Validating, Provisioning, Configuring, Ready, Degraded, Failed, Recovering)"
+)]
 pub struct UnknownState(pub String);
 
 /// How many history records are kept (newest last).
@@ -213,7 +216,10 @@ pub struct ControlPlane<S: State> {
 
 impl<S: State> ControlPlane<S> {
     fn from_core(core: Core) -> Self {
-        Self { core, _state: PhantomData }
+        Self {
+            core,
+            _state: PhantomData,
+        }
     }
 
     /// The state-independent record.
@@ -242,7 +248,12 @@ impl<S: State> ControlPlane<S> {
         let excess = self.core.history.len().saturating_sub(HISTORY_LIMIT);
         self.core.history.drain(..excess);
         self.core.failure = (to == StateName::Failed).then(|| (reason.clone(), message.clone()));
-        self.core.transitions.push(Transition { from, to, reason, message });
+        self.core.transitions.push(Transition {
+            from,
+            to,
+            reason,
+            message,
+        });
         self.core.entered_at = now;
         ControlPlane::from_core(self.core)
     }
@@ -251,14 +262,23 @@ impl<S: State> ControlPlane<S> {
 impl ControlPlane<Pending> {
     /// A brand-new control plane, at `now`.
     pub fn new(now: Timestamp) -> Self {
-        Self::from_core(Core { now, entered_at: now, history: Vec::new(), transitions: Vec::new(), failure: None })
+        Self::from_core(Core {
+            now,
+            entered_at: now,
+            history: Vec::new(),
+            transitions: Vec::new(),
+            failure: None,
+        })
     }
 }
 
 impl AnyControlPlane {
     /// Rehydrates the machine from a stored status at time `now`. An absent status or state means
     /// Pending; an unknown state name is an error naming it.
-    pub fn from_status(status: Option<&CAPTControlPlaneStatus>, now: Timestamp) -> Result<Self, UnknownState> {
+    pub fn from_status(
+        status: Option<&CAPTControlPlaneStatus>,
+        now: Timestamp,
+    ) -> Result<Self, UnknownState> {
         let name = match status.and_then(|s| s.state.as_deref()) {
             None | Some("") => StateName::Pending,
             Some(name) => name.parse()?,
@@ -270,10 +290,22 @@ impl AnyControlPlane {
             .map(|t| t.0)
             .or_else(|| history.last().map(|r| r.time.0))
             .unwrap_or(now);
-        let failure = status
-            .filter(|_| name == StateName::Failed)
-            .and_then(|s| Some((s.failure_reason.clone()?, s.failure_message.clone().unwrap_or_default())));
-        Ok(Self::from_core(name, Core { now, entered_at, history, transitions: Vec::new(), failure }))
+        let failure = status.filter(|_| name == StateName::Failed).and_then(|s| {
+            Some((
+                s.failure_reason.clone()?,
+                s.failure_message.clone().unwrap_or_default(),
+            ))
+        });
+        Ok(Self::from_core(
+            name,
+            Core {
+                now,
+                entered_at,
+                history,
+                transitions: Vec::new(),
+                failure,
+            },
+        ))
     }
 
     /// Writes the state, the derived phase, the history and the progress of `operation` into

@@ -5,6 +5,6 @@ fn main() {
     let now = jiff::Timestamp::UNIX_EPOCH;
     let status = capt_controlplane::api::CAPTControlPlaneStatus { state: Some("Validating".into()), ..Default::default() };
     let Ok(AnyControlPlane::Validating(cp)) = AnyControlPlane::from_status(Some(&status), now) else { return };
-    let changed = evidence::spec_changed(Some(1), Some(2), false).unwrap();
+    let changed = evidence::spec_changed(true, false).unwrap();
     let _ = cp.into_provisioning(changed);
 }
