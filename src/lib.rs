@@ -63,9 +63,19 @@
 //! [`recovery`] (strategy, backoff, planner, retry record). The Kubernetes types are in [`api`].
 
 pub mod api;
+#[cfg(feature = "operator")]
+pub mod controller;
+pub mod endpoint;
 pub mod graph;
 pub mod health;
+pub mod kubeconfig;
+#[cfg(feature = "operator")]
+pub mod metrics;
 pub mod progress;
 pub mod recovery;
 pub mod render;
+#[cfg(feature = "operator")]
+pub mod server;
 pub mod state;
+#[cfg(feature = "operator")]
+pub mod telemetry;

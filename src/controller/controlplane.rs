@@ -1,0 +1,1158 @@
+//! The CAPTControlPlane reconciler: drives the typed state machine from observed facts.
+//!
+//! # Flow of one pass
+//!
+//! 1. Deleting: delete the control plane's apply (its finalizer destroys the Workspace) and the
+//!    secrets we wrote, wait until the apply is gone, then drop the finalizer.
+//! 2. Paused (`Cluster.spec.paused` or the `cluster.x-k8s.io/paused` annotation): set the `Paused`
+//!    condition and write nothing else.
+//! 3. Rehydrate the machine from `status.state`; observe the Cluster, the template, the apply, the
+//!    Workspace and the secrets from the caches; build the dependency graph.
+//! 4. Step: each state checks its facts and either moves (with the evidence the check produced) or
+//!    stays, saying what it waits for. Several moves may happen in one pass when the facts allow.
+//!    Side effects happen where the state needs them: the apply in Provisioning, the endpoint and
+//!    secrets in Configuring, recovery actions when the planner says act.
+//! 5. Compose the status (state, progress, health, recovery, graph, contract fields, conditions);
+//!    server-side apply it only when it differs; one event and one log line per transition.
+//!
+//! # Requeues
+//!
+//! Watches notice progress. A pass asks to be requeued only for time-based work: a scheduled
+//! recovery attempt or deadline, the health interval while Ready, and at most every 10 minutes
+//! as a safety net.
+
+use std::{sync::Arc, time::Duration};
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::{
+    Api, ResourceExt,
+    api::{DeleteParams, Patch, PatchParams},
+    runtime::controller::Action,
+};
+use serde_json::json;
+
+use super::{
+    Context, Error, Result, SPEC_HASH_ANNOTATION,
+    context::MAX_REQUEUE,
+    effects::{self, SecretOutcome},
+    events,
+    finalizer::{self, Cleanup, Phase},
+    observe::{self, Observation},
+    probe,
+    reasons::{reason, types},
+    status,
+};
+use crate::{
+    api::{
+        CAPTControlPlane, CAPTControlPlaneStatus, CONTROLPLANE_FINALIZER, Initialization, PAUSED_ANNOTATION,
+        RECOVERY_ANNOTATION, RETRY_ANNOTATION, RecoveryActionType, WorkspaceStatus, WorkspaceTemplateStatus,
+        cluster::cluster_ref,
+        condition::{self, Status},
+    },
+    endpoint, graph,
+    health::{self, HealthChecks, HealthFacts, HealthReport, SecretState, Verdict},
+    kubeconfig,
+    progress::Operation,
+    recovery::{Failure, Plan, Planner, Resume, RetryRecord, SplitMix64, Strategy},
+    render,
+    state::{
+        AnyControlPlane, StateName,
+        evidence::{self, ConfigurationFacts, Validation, ValidationFacts},
+    },
+};
+
+pub use super::observe::CONNECTION_SECRET_SUFFIX;
+
+/// Reconciles one CAPTControlPlane.
+pub async fn reconcile(cp: Arc<CAPTControlPlane>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.metrics.reconcile_started("captcontrolplane");
+    let namespace = cp.namespace().ok_or(Error::Incomplete("namespace"))?;
+    let api: Api<CAPTControlPlane> = Api::namespaced(ctx.client.clone(), &namespace);
+    match finalizer::phase(&api, CONTROLPLANE_FINALIZER, cp.as_ref()).await? {
+        Phase::Apply => reconcile_live(&cp, &ctx, &api).await,
+        Phase::Cleanup => match release(&cp, &ctx, &api).await? {
+            Cleanup::Done => {
+                finalizer::remove(&api, CONTROLPLANE_FINALIZER, cp.as_ref()).await?;
+                Ok(Action::await_change())
+            }
+            Cleanup::Waiting(action) => Ok(action),
+        },
+        Phase::Settled(action) => Ok(action),
+    }
+}
+
+/// On error, retry soon; kube-runtime's scheduler dedups and the next pass starts from scratch.
+pub fn error_policy(cp: Arc<CAPTControlPlane>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.reconcile_failed("captcontrolplane", error);
+    tracing::warn!(controlplane = %cp.name_any(), error = %error, "reconcile failed");
+    Action::requeue(Duration::from_secs(10))
+}
+
+/// Why the control plane is paused, if it is.
+fn paused_message(cp: &CAPTControlPlane, obs: &Observation) -> Option<String> {
+    let mut why = Vec::new();
+    if obs.cluster.as_ref().is_some_and(|c| c.paused) {
+        why.push("Cluster spec.paused is set to true".to_owned());
+    }
+    if cp.annotations().contains_key(PAUSED_ANNOTATION) {
+        why.push(format!("CAPTControlPlane has the {PAUSED_ANNOTATION} annotation"));
+    }
+    (!why.is_empty()).then(|| why.join("; "))
+}
+
+/// What one pass learns while stepping, for the status it writes afterwards.
+struct Pass<'a> {
+    cp: &'a CAPTControlPlane,
+    ctx: &'a Context,
+    obs: Observation,
+    now: Timestamp,
+    generation: Option<i64>,
+    cluster_name: String,
+    validation: ValidationFacts,
+    planner: Planner,
+    checks: HealthChecks,
+    record: RetryRecord,
+    report: Option<HealthReport>,
+    /// When to look again for time-based work.
+    requeue: Option<Duration>,
+    /// The endpoint once known.
+    endpoint: Option<crate::api::ApiEndpoint>,
+    /// Outcome of the kubeconfig and CA secrets, once written.
+    secrets: Option<(SecretOutcome, SecretOutcome)>,
+    /// A reason and message for `KubeconfigReady`/`EndpointReady` when they are not.
+    configure_problem: Option<(&'static str, String)>,
+    /// The retry annotation was consumed.
+    retry_consumed: bool,
+    /// The Workspace spec hash the control plane was Ready with.
+    ready_hash: Option<String>,
+}
+
+enum Step {
+    Moved(AnyControlPlane),
+    Stay(AnyControlPlane, Operation),
+}
+
+impl Pass<'_> {
+    fn wake_at(&mut self, at: Timestamp) {
+        let d = at
+            .duration_since(self.now)
+            .unsigned_abs()
+            .max(Duration::from_secs(1));
+        self.requeue = Some(self.requeue.map_or(d, |r| r.min(d)));
+    }
+
+    fn wake_in(&mut self, d: Duration) {
+        self.requeue = Some(self.requeue.map_or(d, |r| r.min(d)));
+    }
+
+    fn workspace_hash(&self) -> Option<String> {
+        self.obs
+            .workspace_object
+            .as_ref()?
+            .annotations()
+            .get(SPEC_HASH_ANNOTATION)
+            .cloned()
+    }
+
+    /// The apply is written as desired and its Workspace carries the apply's latest render.
+    fn apply_current(&self) -> bool {
+        let Some(apply) = &self.obs.apply else {
+            return false;
+        };
+        let mut desired = effects::apply_spec(self.cp, &self.cluster_name);
+        desired.retain_workspace_on_delete = apply.spec.retain_workspace_on_delete;
+        let status = apply.status.as_ref();
+        apply.spec == desired
+            && status.and_then(|s| s.observed_generation) == apply.metadata.generation
+            && status
+                .and_then(|s| s.last_applied_hash.clone())
+                .is_some_and(|h| Some(h) == self.workspace_hash())
+    }
+
+    /// The failure the Workspace shows, if any, with the action that addresses it.
+    fn workspace_failure(&self) -> Option<Failure> {
+        let ws = self.obs.workspace.as_ref()?;
+        let error = ws.reconcile_error()?;
+        let action = if ws.create_pending {
+            RecoveryActionType::ClearCreatePending
+        } else {
+            RecoveryActionType::RecreateWorkspace
+        };
+        Some(Failure::new("WorkspaceReconcileError", Some(action), error))
+    }
+
+    fn permanent_failure(&self) -> Option<Failure> {
+        match evidence::validate(&self.validation) {
+            Validation::Invalid(e) => Some(Failure::permanent(
+                evidence::Evidence::reason(&e).to_owned(),
+                evidence::Evidence::message(&e),
+            )),
+            _ => None,
+        }
+    }
+
+    async fn health(&mut self) -> Result<&HealthReport> {
+        let built = graph::build(&self.obs.observed(self.cp, self.ctx));
+        let mut broken = built.graph.broken_dependencies(&built.root).unwrap_or_default();
+        // Unknown means "not observed" (the operator does not watch ProviderConfigs), not broken.
+        broken.retain(|b| b.status != graph::NodeStatus::Unknown);
+        let uid = self.cp.uid().unwrap_or_default();
+        let secret_state = |name: &str| match self.obs.secret_owned_by(name, &uid) {
+            None => SecretState::Missing,
+            Some(true) => SecretState::Owned,
+            Some(false) => SecretState::NotOwned,
+        };
+        // What this pass wrote is fresher than the cache, which may not have seen it yet.
+        let written = |outcome: &SecretOutcome| match outcome {
+            SecretOutcome::Ready => SecretState::Owned,
+            SecretOutcome::NotOwned => SecretState::NotOwned,
+        };
+        let (kubeconfig_secret, ca_secret) = match &self.secrets {
+            Some((kc, ca)) => (written(kc), written(ca)),
+            None => (
+                secret_state(&graph::kubeconfig_secret_name(&self.cluster_name)),
+                secret_state(&graph::ca_secret_name(&self.cluster_name)),
+            ),
+        };
+        // The endpoint this pass wrote is fresher than the object it read.
+        let endpoint = self.endpoint.clone();
+        let probe = match (&endpoint, self.probe_enabled()) {
+            (Some(ep), true) => Some(probe::probe(self.cp, self.ctx, &self.cluster_name, ep).await),
+            _ => None,
+        };
+        let facts = HealthFacts {
+            broken_dependencies: &broken,
+            workspace: self.obs.workspace.as_ref(),
+            endpoint: endpoint.as_ref(),
+            kubeconfig_secret,
+            ca_secret,
+            probe: probe.as_ref(),
+        };
+        Ok(self.report.insert(self.checks.evaluate(&facts)))
+    }
+
+    fn probe_enabled(&self) -> bool {
+        let wanted = self
+            .cp
+            .spec
+            .health_checks
+            .as_ref()
+            .and_then(|h| h.probe_endpoint)
+            .unwrap_or(true);
+        wanted && self.ctx.config.probe_endpoints && self.checks.contains(health::ENDPOINT_PROBE)
+    }
+
+    /// Runs a recovery action the planner chose.
+    async fn execute(&mut self, action: RecoveryActionType) -> Result<()> {
+        tracing::info!(controlplane = %self.cp.name_any(), action = action.as_str(), "running recovery action");
+        match action {
+            RecoveryActionType::RecreateWorkspace => {
+                if let Some(ws) = &self.obs.workspace_object {
+                    effects::delete_workspace(self.ctx, ws).await?;
+                }
+            }
+            RecoveryActionType::ClearCreatePending => {
+                if let Some(ws) = &self.obs.workspace_object {
+                    effects::clear_create_pending(self.ctx, ws).await?;
+                }
+            }
+            RecoveryActionType::RefreshKubeconfig => {
+                let names = [
+                    graph::kubeconfig_secret_name(&self.cluster_name),
+                    graph::ca_secret_name(&self.cluster_name),
+                ];
+                effects::delete_cluster_secrets(self.cp, self.ctx, &names).await?;
+                self.secrets = None;
+            }
+            RecoveryActionType::Escalate => {}
+        }
+        Ok(())
+    }
+
+    /// Whether the action in flight has done its work.
+    fn action_done(&self, action: RecoveryActionType, started: Timestamp) -> bool {
+        let ws = self.obs.workspace_object.as_ref();
+        match action {
+            RecoveryActionType::RecreateWorkspace => ws.is_some_and(|ws| {
+                ws.metadata.deletion_timestamp.is_none()
+                    && ws
+                        .metadata
+                        .creation_timestamp
+                        .as_ref()
+                        .is_some_and(|t| t.0 >= started)
+            }),
+            RecoveryActionType::ClearCreatePending => {
+                self.obs.workspace.as_ref().is_some_and(|w| !w.create_pending)
+            }
+            RecoveryActionType::RefreshKubeconfig => {
+                matches!(self.secrets, Some((SecretOutcome::Ready, SecretOutcome::Ready)))
+            }
+            RecoveryActionType::Escalate => false,
+        }
+    }
+
+    /// Plans for `failure` from a state that moves to Recovering on Act.
+    async fn plan(&mut self, failure: &Failure) -> Result<Plan> {
+        let mut jitter = SplitMix64::from_entropy();
+        let plan = self
+            .planner
+            .plan(failure, &mut self.record, self.now, &mut jitter);
+        match &plan {
+            Plan::Act { action, deadline, .. } => {
+                self.execute(*action).await?;
+                self.wake_at(*deadline);
+                // Look again soon: the action's effect shows through watches, but not always.
+                self.wake_in(Duration::from_secs(30));
+            }
+            Plan::Wait { until } => self.wake_at(*until),
+            Plan::Escalate(_) => {}
+        }
+        Ok(plan)
+    }
+
+    /// Writes the endpoint and the kubeconfig and CA secrets; returns the configuration facts.
+    async fn configure(&mut self) -> Result<ConfigurationFacts> {
+        let Some(conn) = observe::connection_data(self.cp, self.ctx).await? else {
+            let name = format!("{}{CONNECTION_SECRET_SUFFIX}", self.cp.name_any());
+            self.configure_problem = Some((
+                "WaitingForConnectionSecret",
+                format!("waiting for connection secret {name}"),
+            ));
+            return Ok(ConfigurationFacts::default());
+        };
+        let raw = self
+            .obs
+            .workspace
+            .as_ref()
+            .and_then(|w| w.output_string(kubeconfig::ENDPOINT_OUTPUT))
+            .or_else(|| {
+                conn.get(kubeconfig::ENDPOINT_OUTPUT)
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+            });
+        let Some(raw) = raw else {
+            self.configure_problem = Some((
+                "WaitingForEndpoint",
+                format!("no {} output yet", kubeconfig::ENDPOINT_OUTPUT),
+            ));
+            return Ok(ConfigurationFacts::default());
+        };
+        let ep = match endpoint::parse(&raw) {
+            Ok(ep) => ep,
+            Err(e) => {
+                self.configure_problem = Some(("InvalidEndpoint", e.to_string()));
+                return Ok(ConfigurationFacts::default());
+            }
+        };
+        effects::ensure_spec_fields(self.cp, self.ctx, &self.obs.apply_name, Some(&ep)).await?;
+        self.endpoint = Some(ep.clone());
+        let ca = match kubeconfig::ca_pem(&conn) {
+            Ok(ca) => ca,
+            Err(e) => {
+                self.configure_problem = Some(("WaitingForCA", e.to_string()));
+                return Ok(ConfigurationFacts {
+                    endpoint: Some(format!("{}:{}", ep.host, ep.port)),
+                    ..Default::default()
+                });
+            }
+        };
+        let region = self
+            .cp
+            .spec
+            .control_plane_config
+            .as_ref()
+            .map(|c| c.region.as_str());
+        let eks_name = self
+            .obs
+            .workspace
+            .as_ref()
+            .and_then(|w| w.output_string("cluster_name"))
+            .unwrap_or_else(|| self.cluster_name.clone());
+        let config = kubeconfig::kubeconfig(&self.cluster_name, &ep, &ca, &conn, &eks_name, region);
+        let kc_name = graph::kubeconfig_secret_name(&self.cluster_name);
+        let ca_name = graph::ca_secret_name(&self.cluster_name);
+        let kc = effects::ensure_cluster_secret(
+            self.cp,
+            self.ctx,
+            &kc_name,
+            &self.cluster_name,
+            kubeconfig::kubeconfig_secret_data(config),
+        )
+        .await?;
+        let ca_out = effects::ensure_cluster_secret(
+            self.cp,
+            self.ctx,
+            &ca_name,
+            &self.cluster_name,
+            kubeconfig::ca_secret_data(&ca),
+        )
+        .await?;
+        for (outcome, name) in [(&kc, &kc_name), (&ca_out, &ca_name)] {
+            if *outcome == SecretOutcome::NotOwned {
+                self.configure_problem = Some((
+                    reason::SECRET_NOT_OWNED,
+                    format!("Secret {name} exists and is not owned by this control plane; it is left alone"),
+                ));
+            }
+        }
+        self.secrets = Some((kc.clone(), ca_out.clone()));
+        Ok(ConfigurationFacts {
+            endpoint: Some(format!("{}:{}", ep.host, ep.port)),
+            kubeconfig_secret: kc == SecretOutcome::Ready,
+            ca_secret: ca_out == SecretOutcome::Ready,
+        })
+    }
+
+    async fn step(&mut self, machine: AnyControlPlane) -> Result<Step> {
+        use AnyControlPlane as S;
+        Ok(match machine {
+            S::Pending(m) => match evidence::resolve_cluster(self.obs.cluster.as_ref(), false) {
+                Ok(e) => Step::Moved(m.into_validating(e).into()),
+                Err(w) => Step::Stay(m.into(), Operation::new(w.message, 0.0)),
+            },
+            S::Validating(m) => match evidence::validate(&self.validation) {
+                Validation::Valid(e) => Step::Moved(m.into_provisioning(e).into()),
+                Validation::Invalid(e) => Step::Moved(m.into_failed(e).into()),
+                Validation::Waiting(w) => Step::Stay(m.into(), Operation::new(w.message, 0.5)),
+            },
+            S::Provisioning(m) => {
+                if let Some(failure) = self.permanent_failure()
+                    && let Plan::Escalate(e) = self.plan(&failure).await?
+                {
+                    return Ok(Step::Moved(m.into_failed(e).into()));
+                }
+                effects::ensure_spec_fields(self.cp, self.ctx, &self.obs.apply_name, None).await?;
+                effects::ensure_apply(
+                    self.cp,
+                    self.ctx,
+                    &self.obs.apply_name,
+                    self.obs.apply.as_deref(),
+                    &self.cluster_name,
+                )
+                .await?;
+                if let Some(failure) = self.workspace_failure() {
+                    return Ok(match self.plan(&failure).await? {
+                        Plan::Act { evidence, .. } => Step::Moved(m.into_recovering(evidence).into()),
+                        Plan::Escalate(e) => Step::Moved(m.into_failed(e).into()),
+                        Plan::Wait { until } => {
+                            let op = format!(
+                                "Workspace failed: {}; next recovery attempt at {until}",
+                                failure.message
+                            );
+                            Step::Stay(m.into(), Operation::new(op, 0.5))
+                        }
+                    });
+                }
+                if !self.apply_current() {
+                    let op = format!("Rendering WorkspaceTemplateApply {}", self.obs.apply_name);
+                    return Ok(Step::Stay(m.into(), Operation::new(op, 0.1)));
+                }
+                match evidence::workspace_provisioned(self.obs.workspace.as_ref()) {
+                    Ok(e) => Step::Moved(m.into_configuring(e).into()),
+                    Err(w) => {
+                        let fraction = match w.reason {
+                            "WaitingForWorkspace" => 0.15,
+                            "WaitingForOutputs" => 0.9,
+                            _ => 0.5,
+                        };
+                        Step::Stay(m.into(), Operation::new(w.message, fraction))
+                    }
+                }
+            }
+            S::Configuring(m) => {
+                let facts = self.configure().await?;
+                match evidence::configured(&facts) {
+                    Ok(e) => {
+                        self.ready_hash = self.workspace_hash();
+                        Step::Moved(m.into_ready(e).into())
+                    }
+                    Err(w) => {
+                        let msg = self
+                            .configure_problem
+                            .as_ref()
+                            .map_or(w.message, |(_, m)| m.clone());
+                        Step::Stay(m.into(), Operation::new(msg, 0.5))
+                    }
+                }
+            }
+            S::Ready(m) => {
+                let template_changed = match (&self.ready_hash, self.workspace_hash()) {
+                    (Some(old), Some(new)) => *old != new,
+                    _ => false,
+                };
+                let spec_outdated = self.obs.apply.as_ref().is_none_or(|a| {
+                    let mut desired = effects::apply_spec(self.cp, &self.cluster_name);
+                    desired.retain_workspace_on_delete = a.spec.retain_workspace_on_delete;
+                    a.spec != desired
+                });
+                if let Some(e) = evidence::spec_changed(spec_outdated, template_changed) {
+                    return Ok(Step::Moved(m.into_provisioning(e).into()));
+                }
+                // Keep the endpoint and secrets current (the connection secret may rotate).
+                self.configure().await?;
+                let interval = self.health_interval();
+                match self.health().await?.verdict() {
+                    Verdict::Failing(e) => Step::Moved(m.into_degraded(e).into()),
+                    Verdict::Healthy(_) => {
+                        let since = m.core().entered_at();
+                        self.planner.observe_healthy(&mut self.record, since, self.now);
+                        self.wake_in(interval);
+                        Step::Stay(m.into(), Operation::new("Serving", 1.0))
+                    }
+                }
+            }
+            S::Degraded(m) => {
+                let report = self.health().await?.clone();
+                match report.verdict() {
+                    Verdict::Healthy(e) => {
+                        self.ready_hash = self.workspace_hash();
+                        Step::Moved(m.into_ready(e).into())
+                    }
+                    Verdict::Failing(e) => {
+                        let failure = Failure::from_report(&report).unwrap_or_else(|| {
+                            Failure::new("HealthCheckFailed", None, evidence::Evidence::message(&e))
+                        });
+                        match self.plan(&failure).await? {
+                            Plan::Act { evidence, .. } => Step::Moved(m.into_recovering(evidence).into()),
+                            Plan::Escalate(e) => Step::Moved(m.into_failed(e).into()),
+                            Plan::Wait { until } => {
+                                let op = format!(
+                                    "Unhealthy: {}; next recovery attempt at {until}",
+                                    failure.message
+                                );
+                                Step::Stay(m.into(), Operation::new(op, 0.0))
+                            }
+                        }
+                    }
+                }
+            }
+            S::Recovering(m) => {
+                if let Some(current) = self.record.current.clone() {
+                    if current.action == RecoveryActionType::RefreshKubeconfig {
+                        self.configure().await?;
+                    }
+                    if self.action_done(current.action, current.started) {
+                        let facts = ConfigurationFacts {
+                            endpoint: self
+                                .cp
+                                .spec
+                                .control_plane_endpoint
+                                .as_ref()
+                                .map(|e| format!("{}:{}", e.host, e.port)),
+                            kubeconfig_secret: matches!(self.secrets, Some((SecretOutcome::Ready, _))),
+                            ca_secret: matches!(self.secrets, Some((_, SecretOutcome::Ready))),
+                        };
+                        return Ok(match self.planner.succeeded(&mut self.record, &facts, self.now) {
+                            Ok(Resume::Provisioning(e)) => Step::Moved(m.into_provisioning(e).into()),
+                            Ok(Resume::Configuring(e)) => Step::Moved(m.into_configuring(e).into()),
+                            Ok(Resume::Ready(e)) => {
+                                self.ready_hash = self.workspace_hash();
+                                Step::Moved(m.into_ready(e).into())
+                            }
+                            Err(e) => return Err(Error::Malformed(e.to_string())),
+                        });
+                    }
+                    if self.now < current.deadline {
+                        self.wake_at(current.deadline);
+                        self.wake_in(Duration::from_secs(30));
+                        let op = format!(
+                            "{} in progress (deadline {})",
+                            current.action.as_str(),
+                            current.deadline
+                        );
+                        return Ok(Step::Stay(m.into(), Operation::new(op, 0.5)));
+                    }
+                }
+                // Nothing in flight (a retry, or the last attempt timed out or failed): plan again.
+                let failure = self.permanent_failure().or_else(|| self.workspace_failure());
+                let Some(failure) = failure else {
+                    return Ok(match evidence::nothing_to_repair(false) {
+                        Some(e) => Step::Moved(m.into_provisioning(e).into()),
+                        None => Step::Stay(m.into(), Operation::new("Recovering", 0.5)),
+                    });
+                };
+                match self.plan(&failure).await? {
+                    Plan::Act { action, .. } => {
+                        let op = format!("{} started: {}", action.as_str(), failure.message);
+                        Step::Stay(m.into(), Operation::new(op, 0.2))
+                    }
+                    Plan::Escalate(e) => Step::Moved(m.into_failed(e).into()),
+                    Plan::Wait { until } => Step::Stay(
+                        m.into(),
+                        Operation::new(format!("Next recovery attempt at {until}"), 0.1),
+                    ),
+                }
+            }
+            S::Failed(m) => {
+                let annotated = self.cp.annotations().contains_key(RETRY_ANNOTATION);
+                let failed_with = self
+                    .cp
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.workspace_template_status.as_ref())
+                    .and_then(|w| w.last_failed_revision.as_deref());
+                let spec_changed = failed_with.is_some_and(|h| h != user_spec_hash(self.cp));
+                match evidence::retry_requested(annotated, spec_changed) {
+                    Some(e) => {
+                        self.record.restart();
+                        self.retry_consumed = annotated;
+                        Step::Moved(m.into_recovering(e).into())
+                    }
+                    None => {
+                        let why = m
+                            .core()
+                            .failure()
+                            .map(|(r, msg)| format!("Failed ({r}): {msg}"))
+                            .unwrap_or_else(|| "Failed".into());
+                        Step::Stay(m.into(), Operation::new(why, 0.0))
+                    }
+                }
+            }
+        })
+    }
+
+    fn health_interval(&self) -> Duration {
+        let own = health::check_interval(self.cp.spec.health_checks.as_ref())
+            .unwrap_or(health::DEFAULT_CHECK_INTERVAL);
+        own.min(self.ctx.health_interval())
+    }
+}
+
+async fn reconcile_live(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTControlPlane>) -> Result<Action> {
+    let name = cp.name_any();
+    let now = Timestamp::now();
+    let time = Time(now);
+    let generation = cp.metadata.generation;
+    let obs = observe::observe(cp, ctx, &ctx.stores)?;
+    let mut st = cp.status.clone().unwrap_or_default();
+
+    if let Some(message) = paused_message(cp, &obs) {
+        condition::set(
+            &mut st.conditions,
+            types::PAUSED,
+            Status::True,
+            reason::PAUSED,
+            message,
+            generation,
+            &time,
+        );
+        if status::differs(cp.status.as_ref(), &st) {
+            status::apply(api, &name, &st).await?;
+        }
+        return Ok(Action::await_change());
+    }
+    condition::set(
+        &mut st.conditions,
+        types::PAUSED,
+        Status::False,
+        reason::NOT_PAUSED,
+        "",
+        generation,
+        &time,
+    );
+
+    let machine = match AnyControlPlane::from_status(Some(&st), now) {
+        Ok(m) => m,
+        Err(unknown) => {
+            let message = format!("{unknown}; fix or clear status.state to resume");
+            condition::set(
+                &mut st.conditions,
+                types::READY,
+                Status::False,
+                reason::UNKNOWN_STATE,
+                &message,
+                generation,
+                &time,
+            );
+            if status::differs(cp.status.as_ref(), &st) {
+                status::apply(api, &name, &st).await?;
+                let ev = kube::runtime::events::Event {
+                    type_: kube::runtime::events::EventType::Warning,
+                    reason: reason::UNKNOWN_STATE.into(),
+                    note: Some(message),
+                    action: "Reconcile".into(),
+                    secondary: None,
+                };
+                events::publish(ctx, cp, ev).await;
+            }
+            return Ok(Action::requeue(MAX_REQUEUE));
+        }
+    };
+
+    // Configuration the CRD cannot check is checked here; errors are permanent until fixed.
+    let mut invalid = Vec::new();
+    let strategy = Strategy::from_spec(cp.spec.recovery_strategy.as_ref()).unwrap_or_else(|e| {
+        invalid.push(e.to_string());
+        Strategy::default()
+    });
+    let checks = HealthChecks::configured(cp.spec.health_checks.as_ref()).unwrap_or_else(|e| {
+        invalid.push(e.to_string());
+        HealthChecks::defaults()
+    });
+    let record = cp
+        .annotations()
+        .get(RECOVERY_ANNOTATION)
+        .and_then(|a| RetryRecord::from_annotation(a).ok())
+        .or_else(|| st.recovery.as_ref().map(RetryRecord::from_status))
+        .unwrap_or_default();
+    let record_before = record.clone();
+    let cluster_name = obs
+        .cluster
+        .as_ref()
+        .map(|c| c.name.clone())
+        .or_else(|| cluster_ref(&cp.metadata).map(|r| r.name))
+        .unwrap_or_else(|| name.clone());
+
+    let built = graph::build(&obs.observed(cp, ctx));
+    let mut validation = built.graph.validation_facts();
+    validation.invalid.extend(invalid);
+    validation
+        .invalid
+        .extend(unresolved_placeholders(cp, &obs, &cluster_name));
+
+    let ready_hash = st
+        .workspace_template_status
+        .as_ref()
+        .and_then(|w| w.last_applied_revision.clone());
+    let mut pass = Pass {
+        cp,
+        ctx,
+        obs,
+        now,
+        generation,
+        cluster_name,
+        validation,
+        planner: Planner::new(strategy),
+        checks,
+        record,
+        report: None,
+        requeue: None,
+        endpoint: cp.spec.control_plane_endpoint.clone(),
+        secrets: None,
+        configure_problem: None,
+        retry_consumed: false,
+        ready_hash,
+    };
+
+    // Step until the facts allow no further move. Every state can move at most a few times per
+    // pass; the bound only guards against a bug turning into a hot loop.
+    let mut machine = machine;
+    let mut operation = Operation::new("", 0.0);
+    for _ in 0..12 {
+        match pass.step(machine).await? {
+            Step::Moved(next) => machine = next,
+            Step::Stay(current, op) => {
+                machine = current;
+                operation = op;
+                break;
+            }
+        }
+    }
+
+    let state = machine.state();
+    write_status(&mut st, &machine, &operation, &pass, &built.graph, &time);
+    for t in machine.core().transitions() {
+        tracing::info!(
+            controlplane = %name, namespace = %cp.namespace().unwrap_or_default(),
+            from = %t.from, to = %t.to, reason = %t.reason, detail = %t.message,
+            "state transition"
+        );
+        ctx.metrics.transition(t.to);
+    }
+    ctx.metrics.set_state(
+        &format!("{}/{name}", cp.namespace().unwrap_or_default()),
+        Some(state),
+    );
+
+    // The retry record lives in an annotation too, since `clusterctl move` does not carry status.
+    if pass.record != record_before || pass.retry_consumed {
+        let mut annotations = serde_json::Map::new();
+        annotations.insert(RECOVERY_ANNOTATION.into(), json!(pass.record.to_annotation()));
+        if pass.retry_consumed {
+            annotations.insert(RETRY_ANNOTATION.into(), serde_json::Value::Null);
+        }
+        api.patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": annotations}})),
+        )
+        .await?;
+    }
+    if status::differs(cp.status.as_ref(), &st) {
+        status::apply(api, &name, &st).await?;
+    }
+    for t in machine.core().transitions() {
+        events::publish(ctx, cp, events::transition_event(t)).await;
+    }
+    Ok(Action::requeue(
+        pass.requeue.unwrap_or(MAX_REQUEUE).min(MAX_REQUEUE),
+    ))
+}
+
+/// A hash of the spec the user wrote: without the two fields the operator writes.
+fn user_spec_hash(cp: &CAPTControlPlane) -> String {
+    let mut spec = cp.spec.clone();
+    spec.control_plane_endpoint = None;
+    spec.workspace_template_apply_name = None;
+    render::spec_hash(&serde_json::to_value(&spec).unwrap_or_default())
+}
+
+/// Placeholders the template uses that the control plane gives no value.
+fn unresolved_placeholders(cp: &CAPTControlPlane, obs: &Observation, cluster_name: &str) -> Vec<String> {
+    let namespace = cp.namespace().unwrap_or_default();
+    let tref = &cp.spec.workspace_template_ref;
+    let Some(template) = obs.templates.iter().find(|t| {
+        t.name_any() == tref.name && t.namespace().as_deref() == Some(tref.namespace_or(&namespace))
+    }) else {
+        return Vec::new();
+    };
+    let provided = effects::variables(cp, cluster_name);
+    render::placeholders(&template.spec.template.spec)
+        .into_iter()
+        .filter(|p| p != render::WORKSPACE_NAME && !provided.contains_key(p))
+        .map(|p| {
+            format!(
+                "WorkspaceTemplate {}/{} uses ${{{p}}}, which the control plane does not provide",
+                tref.namespace_or(&namespace),
+                tref.name
+            )
+        })
+        .collect()
+}
+
+/// Composes the whole status from the machine and what the pass learned.
+fn write_status(
+    st: &mut CAPTControlPlaneStatus,
+    machine: &AnyControlPlane,
+    operation: &Operation,
+    pass: &Pass<'_>,
+    graph: &graph::DependencyGraph,
+    now: &Time,
+) {
+    let state = machine.state();
+    let generation = pass.generation;
+    machine.write_status(st, operation);
+    let ready = matches!(state, StateName::Ready | StateName::Degraded);
+    st.ready = ready;
+    st.initialized |= ready;
+    st.initialization = Some(Initialization {
+        control_plane_initialized: st.initialized,
+    });
+    st.external_managed_control_plane = true;
+    if ready {
+        st.version = Some(pass.cp.spec.version.clone());
+    }
+    st.observed_generation = generation;
+
+    let mut input = health::MetricsInput::new(machine, st.health.as_ref());
+    input.report = pass.report.as_ref();
+    let previous_checks = st.health.as_ref().map(|h| h.checks.clone()).unwrap_or_default();
+    let mut metrics = health::metrics(&input);
+    if pass.report.is_none() && ready {
+        metrics.checks = previous_checks;
+    }
+    // Between transitions the availability ratio drifts every few seconds; recomputing it then
+    // would write status at steady state. It is measured as of the last transition.
+    if machine.core().transitions().is_empty()
+        && let Some(previous) = st.health.as_ref()
+    {
+        metrics.availability_percent = previous.availability_percent;
+    }
+    st.health = Some(metrics);
+    st.recovery = Some(pass.planner.status(&pass.record));
+    st.dependency_graph = Some(graph.to_status());
+
+    // Upstream's views, which addon templates and users of upstream CAPT read.
+    let ws = pass.obs.workspace.as_ref();
+    st.workspace_status = ws.map(|w| WorkspaceStatus {
+        ready: w.is_ready(),
+        state: w.ready.as_ref().map(|c| c.reason.clone()),
+        at_provider: w.at_provider.clone(),
+    });
+    let apply_ready = pass
+        .obs
+        .apply
+        .as_ref()
+        .is_some_and(|a| condition::is_true(&a.status.clone().unwrap_or_default().conditions, "Ready"));
+    let mut wts = st.workspace_template_status.clone().unwrap_or_default();
+    wts = WorkspaceTemplateStatus {
+        ready: apply_ready,
+        state: Some(state.as_str().to_owned()),
+        last_applied_revision: if ready {
+            pass.ready_hash.clone().or(wts.last_applied_revision)
+        } else {
+            wts.last_applied_revision
+        },
+        last_failure_message: ws.and_then(|w| w.reconcile_error().map(str::to_owned)),
+        // The spec a failure happened with: a different one is a reason to try again.
+        last_failed_revision: if state == StateName::Failed {
+            wts.last_failed_revision
+                .clone()
+                .filter(|_| machine.core().transitions().is_empty())
+                .or_else(|| Some(user_spec_hash(pass.cp)))
+        } else {
+            None
+        },
+        ..wts
+    };
+    st.workspace_template_status = Some(wts);
+    if let Some((kc, ca)) = &pass.secrets {
+        st.secrets_ready = *kc == SecretOutcome::Ready && *ca == SecretOutcome::Ready;
+    }
+
+    // Conditions.
+    let c = &mut st.conditions;
+    let (avail_status, avail_reason) = if ready {
+        (Status::True, reason::AVAILABLE)
+    } else {
+        (Status::False, reason::NOT_AVAILABLE)
+    };
+    let summary = if ready {
+        String::new()
+    } else {
+        operation.description.clone()
+    };
+    condition::set(
+        c,
+        types::AVAILABLE,
+        avail_status,
+        avail_reason,
+        &summary,
+        generation,
+        now,
+    );
+    condition::set(
+        c,
+        types::READY,
+        avail_status,
+        state.as_str(),
+        &summary,
+        generation,
+        now,
+    );
+    match evidence::validate(&pass.validation) {
+        Validation::Valid(_) => condition::set(
+            c,
+            types::DEPENDENCIES_VALID,
+            Status::True,
+            "DependenciesValid",
+            "",
+            generation,
+            now,
+        ),
+        Validation::Invalid(e) => condition::set(
+            c,
+            types::DEPENDENCIES_VALID,
+            Status::False,
+            evidence::Evidence::reason(&e),
+            evidence::Evidence::message(&e),
+            generation,
+            now,
+        ),
+        Validation::Waiting(w) => condition::set(
+            c,
+            types::DEPENDENCIES_VALID,
+            Status::False,
+            w.reason,
+            w.message,
+            generation,
+            now,
+        ),
+    }
+    match evidence::workspace_provisioned(ws) {
+        Ok(_) => condition::set(
+            c,
+            types::WORKSPACE_READY,
+            Status::True,
+            "WorkspaceReady",
+            "",
+            generation,
+            now,
+        ),
+        Err(w) => condition::set(
+            c,
+            types::WORKSPACE_READY,
+            Status::False,
+            w.reason,
+            w.message,
+            generation,
+            now,
+        ),
+    }
+    match (&pass.endpoint, &pass.configure_problem) {
+        (Some(ep), _) => condition::set(
+            c,
+            types::ENDPOINT_READY,
+            Status::True,
+            "EndpointReady",
+            format!("{}:{}", ep.host, ep.port),
+            generation,
+            now,
+        ),
+        (None, Some((r, m))) => condition::set(
+            c,
+            types::ENDPOINT_READY,
+            Status::False,
+            r,
+            m.clone(),
+            generation,
+            now,
+        ),
+        (None, None) => condition::set(
+            c,
+            types::ENDPOINT_READY,
+            Status::False,
+            "WaitingForWorkspace",
+            "the endpoint is not known yet",
+            generation,
+            now,
+        ),
+    }
+    match (&pass.secrets, &pass.configure_problem) {
+        (Some((SecretOutcome::Ready, SecretOutcome::Ready)), _) => condition::set(
+            c,
+            types::KUBECONFIG_READY,
+            Status::True,
+            "KubeconfigReady",
+            "",
+            generation,
+            now,
+        ),
+        (_, Some((r, m))) => condition::set(
+            c,
+            types::KUBECONFIG_READY,
+            Status::False,
+            r,
+            m.clone(),
+            generation,
+            now,
+        ),
+        (None, None) if st.secrets_ready => {}
+        _ => condition::set(
+            c,
+            types::KUBECONFIG_READY,
+            Status::False,
+            "WaitingForConfiguring",
+            "the secrets are written once the Workspace is ready",
+            generation,
+            now,
+        ),
+    }
+    if let Some(report) = &pass.report {
+        match report.first_failure() {
+            None => condition::set(
+                c,
+                types::HEALTHY,
+                Status::True,
+                "HealthChecksPassing",
+                "",
+                generation,
+                now,
+            ),
+            Some((name, f)) => condition::set(
+                c,
+                types::HEALTHY,
+                Status::False,
+                "HealthCheckFailed",
+                format!("{name}: {}", f.message),
+                generation,
+                now,
+            ),
+        }
+    }
+    match (&pass.record.current, pass.record.next_attempt_after) {
+        (Some(a), _) => condition::set(
+            c,
+            types::REMEDIATING,
+            Status::True,
+            a.action.as_str(),
+            format!(
+                "attempt {} started, deadline {}",
+                pass.record.attempts, a.deadline
+            ),
+            generation,
+            now,
+        ),
+        (None, Some(next)) => condition::set(
+            c,
+            types::REMEDIATING,
+            Status::True,
+            "WaitingForBackoff",
+            format!("next attempt at {next}"),
+            generation,
+            now,
+        ),
+        (None, None) => condition::set(
+            c,
+            types::REMEDIATING,
+            Status::False,
+            "NotRemediating",
+            "",
+            generation,
+            now,
+        ),
+    }
+    condition::remove(c, types::DELETING);
+    c.sort_by(|a, b| a.type_.cmp(&b.type_));
+}
+
+/// Deletion: the apply first (its finalizer destroys the Workspace), then our secrets; the
+/// finalizer goes once the apply is gone.
+async fn release(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTControlPlane>) -> Result<Cleanup> {
+    let name = cp.name_any();
+    let namespace = cp.namespace().ok_or(Error::Incomplete("namespace"))?;
+    let apply_name = cp
+        .spec
+        .workspace_template_apply_name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| graph::default_apply_name(&name));
+    let applies: Api<crate::api::WorkspaceTemplateApply> = Api::namespaced(ctx.client.clone(), &namespace);
+    let mut st = cp.status.clone().unwrap_or_default();
+    let now = Time(Timestamp::now());
+    let existing = applies.get_opt(&apply_name).await?;
+    let owned = existing.as_ref().is_some_and(|a| {
+        a.owner_references()
+            .iter()
+            .any(|o| Some(&o.uid) == cp.uid().as_ref())
+    });
+    if let (Some(apply), true) = (&existing, owned) {
+        let message =
+            format!("waiting for WorkspaceTemplateApply {apply_name} and its Workspace to be deleted");
+        condition::set(
+            &mut st.conditions,
+            types::DELETING,
+            Status::True,
+            reason::WAITING_FOR_WORKSPACE_DELETION,
+            &message,
+            cp.metadata.generation,
+            &now,
+        );
+        if let Some(p) = st.progress.as_mut() {
+            p.current_operation = format!("Deleting: {message}");
+        }
+        if status::differs(cp.status.as_ref(), &st) {
+            status::apply(api, &name, &st).await?;
+        }
+        if apply.metadata.deletion_timestamp.is_none() {
+            applies.delete(&apply_name, &DeleteParams::background()).await?;
+            tracing::info!(controlplane = %name, apply = %apply_name, "deleting workspace template apply");
+        }
+        return Ok(Cleanup::Waiting(Action::requeue(Duration::from_secs(2))));
+    }
+    let cluster_name = cluster_ref(&cp.metadata)
+        .map(|r| r.name)
+        .unwrap_or_else(|| name.clone());
+    effects::delete_cluster_secrets(
+        cp,
+        ctx,
+        &[
+            graph::kubeconfig_secret_name(&cluster_name),
+            graph::ca_secret_name(&cluster_name),
+        ],
+    )
+    .await?;
+    ctx.metrics.set_state(&format!("{namespace}/{name}"), None);
+    tracing::info!(controlplane = %name, "control plane released");
+    Ok(Cleanup::Done)
+}

@@ -1,0 +1,340 @@
+//! The writes a control plane's reconcile makes, each only when the object differs from what it
+//! should be: its WorkspaceTemplateApply, the endpoint in its spec, the kubeconfig and CA secrets,
+//! and the recovery actions.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::{ByteString, api::core::v1::Secret};
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{DeleteParams, DynamicObject, Patch, PatchParams},
+};
+use serde_json::json;
+
+use super::{CONTROLPLANE_LABEL, Context, Error, FIELD_MANAGER, Result, observe::CONNECTION_SECRET_SUFFIX};
+use crate::{
+    api::{
+        ApiEndpoint, CAPTControlPlane, CLUSTER_NAME_LABEL, DependencyKind, SecretReference,
+        WorkspaceReference, WorkspaceTemplateApply, WorkspaceTemplateApplySpec, WorkspaceTemplateReference,
+        workspace,
+    },
+    kubeconfig,
+};
+
+/// The variables the control plane hands its template (upstream CAPT's names).
+pub fn variables(cp: &CAPTControlPlane, cluster_name: &str) -> BTreeMap<String, String> {
+    let mut vars = BTreeMap::from([
+        ("cluster_name".to_owned(), cluster_name.to_owned()),
+        (
+            "kubernetes_version".to_owned(),
+            cp.spec.version.trim_start_matches('v').to_owned(),
+        ),
+    ]);
+    if let Some(config) = &cp.spec.control_plane_config {
+        vars.insert("region".into(), config.region.clone());
+        let access = config.endpoint_access.clone().unwrap_or_default();
+        vars.insert(
+            "endpoint_public_access".into(),
+            access.public.unwrap_or(true).to_string(),
+        );
+        vars.insert(
+            "endpoint_private_access".into(),
+            access.private.unwrap_or(false).to_string(),
+        );
+    }
+    for (key, value) in &cp.spec.additional_tags {
+        vars.insert(format!("tags_{key}"), value.clone());
+    }
+    vars
+}
+
+/// The apply's spec for this control plane.
+pub fn apply_spec(cp: &CAPTControlPlane, cluster_name: &str) -> WorkspaceTemplateApplySpec {
+    let namespace = cp.namespace().unwrap_or_default();
+    let declared = |kind: DependencyKind| cp.spec.dependencies.iter().filter(move |d| d.kind == kind);
+    WorkspaceTemplateApplySpec {
+        template_ref: WorkspaceTemplateReference {
+            name: cp.spec.workspace_template_ref.name.clone(),
+            namespace: Some(cp.spec.workspace_template_ref.namespace_or(&namespace).to_owned()),
+        },
+        write_connection_secret_to_ref: Some(SecretReference {
+            name: format!("{}{CONNECTION_SECRET_SUFFIX}", cp.name_any()),
+            namespace: Some(namespace.clone()),
+        }),
+        variables: variables(cp, cluster_name),
+        wait_for_secrets: declared(DependencyKind::Secret)
+            .map(|d| SecretReference {
+                name: d.name.clone(),
+                namespace: d.namespace.clone(),
+            })
+            .collect(),
+        wait_for_workspaces: declared(DependencyKind::Workspace)
+            .map(|d| WorkspaceReference {
+                name: d.name.clone(),
+                namespace: d.namespace.clone(),
+            })
+            .collect(),
+        retain_workspace_on_delete: false,
+    }
+}
+
+/// Makes sure the control plane's apply exists with the right spec; writes only on a difference.
+pub async fn ensure_apply(
+    cp: &CAPTControlPlane,
+    ctx: &Context,
+    apply_name: &str,
+    existing: Option<&WorkspaceTemplateApply>,
+    cluster_name: &str,
+) -> Result<()> {
+    let namespace = cp.namespace().ok_or(Error::Incomplete("namespace"))?;
+    let mut spec = apply_spec(cp, cluster_name);
+    // Retention is the user's to set on the apply; keep what is there.
+    if let Some(existing) = existing {
+        spec.retain_workspace_on_delete = existing.spec.retain_workspace_on_delete;
+        if existing.spec == spec && existing.labels().get(CONTROLPLANE_LABEL) == Some(&cp.name_any()) {
+            return Ok(());
+        }
+    }
+    let owner = cp.controller_owner_ref(&()).ok_or(Error::Incomplete("uid"))?;
+    let body = json!({
+        "apiVersion": WorkspaceTemplateApply::api_version(&()),
+        "kind": WorkspaceTemplateApply::kind(&()),
+        "metadata": {
+            "name": apply_name,
+            "namespace": namespace,
+            "labels": {CLUSTER_NAME_LABEL: cluster_name, CONTROLPLANE_LABEL: cp.name_any()},
+            "ownerReferences": [owner],
+        },
+        "spec": spec,
+    });
+    let api: Api<WorkspaceTemplateApply> = Api::namespaced(ctx.client.clone(), &namespace);
+    api.patch(
+        apply_name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await?;
+    tracing::info!(controlplane = %cp.name_any(), apply = apply_name, "workspace template apply written");
+    Ok(())
+}
+
+/// Writes the two spec fields upstream documents as operator-written, when they differ.
+pub async fn ensure_spec_fields(
+    cp: &CAPTControlPlane,
+    ctx: &Context,
+    apply_name: &str,
+    endpoint: Option<&ApiEndpoint>,
+) -> Result<()> {
+    let mut patch = serde_json::Map::new();
+    if cp.spec.workspace_template_apply_name.as_deref() != Some(apply_name) {
+        patch.insert("workspaceTemplateApplyName".into(), json!(apply_name));
+    }
+    if let Some(endpoint) = endpoint.filter(|e| cp.spec.control_plane_endpoint.as_ref() != Some(e)) {
+        patch.insert("controlPlaneEndpoint".into(), json!(endpoint));
+    }
+    if patch.is_empty() {
+        return Ok(());
+    }
+    let namespace = cp.namespace().ok_or(Error::Incomplete("namespace"))?;
+    let api: Api<CAPTControlPlane> = Api::namespaced(ctx.client.clone(), &namespace);
+    api.patch(
+        &cp.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": patch})),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Outcome of writing a Cluster API secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretOutcome {
+    /// In place, ours, with the right data.
+    Ready,
+    /// A secret of that name exists and is not ours: left alone.
+    NotOwned,
+}
+
+/// Writes a Cluster API secret (`<cluster>-kubeconfig` or `<cluster>-ca`) owned by the control
+/// plane, unless one of that name exists that is not ours. Writes only when the data differs.
+pub async fn ensure_cluster_secret(
+    cp: &CAPTControlPlane,
+    ctx: &Context,
+    name: &str,
+    cluster_name: &str,
+    data: BTreeMap<String, Vec<u8>>,
+) -> Result<SecretOutcome> {
+    let namespace = cp.namespace().ok_or(Error::Incomplete("namespace"))?;
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let uid = cp.uid().ok_or(Error::Incomplete("uid"))?;
+    if let Some(existing) = api.get_opt(name).await? {
+        let ours = existing
+            .owner_references()
+            .iter()
+            .any(|o| o.uid == uid && o.controller == Some(true));
+        if !ours {
+            return Ok(SecretOutcome::NotOwned);
+        }
+        let current: BTreeMap<String, Vec<u8>> = existing
+            .data
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.0))
+            .collect();
+        let labelled = existing.labels().get(CLUSTER_NAME_LABEL).map(String::as_str) == Some(cluster_name);
+        if current == data && labelled && existing.type_.as_deref() == Some(kubeconfig::CLUSTER_SECRET_TYPE) {
+            return Ok(SecretOutcome::Ready);
+        }
+    }
+    let owner = cp.controller_owner_ref(&()).ok_or(Error::Incomplete("uid"))?;
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(namespace),
+            labels: Some(BTreeMap::from([
+                (CLUSTER_NAME_LABEL.to_owned(), cluster_name.to_owned()),
+                (CONTROLPLANE_LABEL.to_owned(), cp.name_any()),
+            ])),
+            owner_references: Some(vec![owner]),
+            ..Default::default()
+        },
+        type_: Some(kubeconfig::CLUSTER_SECRET_TYPE.to_owned()),
+        data: Some(data.into_iter().map(|(k, v)| (k, ByteString(v))).collect()),
+        ..Default::default()
+    };
+    let mut body = serde_json::to_value(&secret).map_err(|e| Error::Malformed(e.to_string()))?;
+    body["apiVersion"] = json!("v1");
+    body["kind"] = json!("Secret");
+    api.patch(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await?;
+    tracing::info!(controlplane = %cp.name_any(), secret = name, "cluster secret written");
+    Ok(SecretOutcome::Ready)
+}
+
+/// `RecreateWorkspace`: delete the Workspace; its apply renders a new one once it is gone.
+pub async fn delete_workspace(ctx: &Context, ws: &DynamicObject) -> Result<()> {
+    let api = workspaces_api(ctx, ws.namespace().as_deref());
+    match api.delete(&ws.name_any(), &DeleteParams::background()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `ClearCreatePending`: remove provider-terraform's stuck create-pending annotation. Safe because
+/// the Terraform workspace name is deterministic and state is remote.
+pub async fn clear_create_pending(ctx: &Context, ws: &DynamicObject) -> Result<()> {
+    let api = workspaces_api(ctx, ws.namespace().as_deref());
+    let patch = json!({"metadata": {"annotations": {workspace::CREATE_PENDING_ANNOTATION: null}}});
+    api.patch(&ws.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(())
+}
+
+/// `RefreshKubeconfig`: delete our kubeconfig and CA secrets so Configuring writes them afresh.
+pub async fn delete_cluster_secrets(cp: &CAPTControlPlane, ctx: &Context, names: &[String]) -> Result<()> {
+    let namespace = cp.namespace().ok_or(Error::Incomplete("namespace"))?;
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let uid = cp.uid().unwrap_or_default();
+    for name in names {
+        let Some(existing) = api.get_opt(name).await? else {
+            continue;
+        };
+        if existing
+            .owner_references()
+            .iter()
+            .any(|o| o.uid == uid && o.controller == Some(true))
+        {
+            api.delete(name, &DeleteParams::default()).await?;
+        }
+    }
+    Ok(())
+}
+
+fn workspaces_api(ctx: &Context, namespace: Option<&str>) -> Api<DynamicObject> {
+    let ar = ctx.config.workspace_api.api_resource();
+    match namespace {
+        Some(ns) if ctx.config.workspace_api.is_namespaced() => {
+            Api::namespaced_with(ctx.client.clone(), ns, &ar)
+        }
+        _ => Api::all_with(ctx.client.clone(), &ar),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{CAPTControlPlaneSpec, ControlPlaneConfig, DeclaredDependency, EndpointAccess};
+
+    fn cp() -> CAPTControlPlane {
+        let mut cp = CAPTControlPlane::new(
+            "prod-cp",
+            CAPTControlPlaneSpec {
+                version: "v1.31".into(),
+                workspace_template_ref: WorkspaceTemplateReference {
+                    name: "eks".into(),
+                    namespace: None,
+                },
+                control_plane_config: Some(ControlPlaneConfig {
+                    region: "ap-northeast-1".into(),
+                    endpoint_access: Some(EndpointAccess {
+                        public: Some(true),
+                        private: Some(true),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                additional_tags: [("Environment".to_owned(), "dev".to_owned())].into(),
+                dependencies: vec![
+                    DeclaredDependency {
+                        kind: DependencyKind::Workspace,
+                        name: "prod-vpc".into(),
+                        namespace: None,
+                    },
+                    DeclaredDependency {
+                        kind: DependencyKind::Secret,
+                        name: "aws-creds".into(),
+                        namespace: Some("infra".into()),
+                    },
+                ],
+                ..Default::default()
+            },
+        );
+        cp.metadata.namespace = Some("team-a".into());
+        cp
+    }
+
+    #[test]
+    fn variables_use_the_cluster_name_and_upstream_names() {
+        let vars = variables(&cp(), "prod");
+        assert_eq!(vars["cluster_name"], "prod");
+        assert_eq!(vars["kubernetes_version"], "1.31");
+        assert_eq!(vars["region"], "ap-northeast-1");
+        assert_eq!(vars["endpoint_public_access"], "true");
+        assert_eq!(vars["endpoint_private_access"], "true");
+        assert_eq!(vars["tags_Environment"], "dev");
+    }
+
+    #[test]
+    fn apply_spec_defaults_the_template_namespace_and_turns_dependencies_into_waits() {
+        let spec = apply_spec(&cp(), "prod");
+        assert_eq!(spec.template_ref.namespace.as_deref(), Some("team-a"));
+        assert_eq!(
+            spec.write_connection_secret_to_ref.unwrap().name,
+            "prod-cp-eks-connection"
+        );
+        assert_eq!(
+            spec.wait_for_workspaces,
+            vec![WorkspaceReference {
+                name: "prod-vpc".into(),
+                namespace: None
+            }]
+        );
+        assert_eq!(spec.wait_for_secrets[0].namespace.as_deref(), Some("infra"));
+    }
+}
