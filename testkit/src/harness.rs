@@ -228,6 +228,8 @@ impl TestControlPlane {
             // rejects noisily every few seconds; nothing here dials that Service.
             "--endpoint-reconciler-type=none".to_owned(),
         ];
+        // Every request is audited, so tests can count writes as the server saw them.
+        apiserver_args.extend(crate::audit::apiserver_args(&dir)?);
         apiserver_args.extend(options.extra_apiserver_args.iter().cloned());
         plane.processes.push(ManagedProcess::spawn(
             "kube-apiserver",
@@ -412,6 +414,19 @@ impl TestControlPlane {
         &self.crds
     }
 
+    /// Requests `user` made between `from` and `to`, from the API server's audit log.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the log cannot be read.
+    pub fn audit_events(
+        &self,
+        user: &str,
+        from: jiff::Timestamp,
+        to: jiff::Timestamp,
+    ) -> Result<Vec<crate::audit::AuditEvent>> {
+        crate::audit::events(&self.dir.join("audit.log"), user, from, to)
+    }
     /// The plane's directory (etcd data, certificates, kubeconfigs, one log per process).
     pub fn dir(&self) -> &Path {
         &self.dir

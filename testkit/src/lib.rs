@@ -35,6 +35,7 @@
 //! (`tools/k8sbins/build.sh`, or envtest's `setup-envtest`); see [`assets`].
 
 pub mod assets;
+pub mod audit;
 pub mod crds;
 pub mod error;
 pub mod harness;

@@ -1,0 +1,1254 @@
+//! The operator against a real kube-apiserver, with the provider-terraform simulator playing the
+//! provider. Each test gets its own namespace, its own simulator, and its own operator instance
+//! watching only that namespace and authenticating as its own user bound only to
+//! `manifests/rbac/role.yaml`, so tests can run in parallel and the audit log tells their writes
+//! apart.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use capt_controlplane::{
+    api::{
+        CAPTControlPlane, CAPTControlPlaneSpec, CLUSTER_NAME_LABEL, ControlPlaneConfig, DeclaredDependency,
+        DependencyKind, PAUSED_ANNOTATION, RETRY_ANNOTATION, RecoveryStrategy, WorkspaceTemplate,
+        WorkspaceTemplateApply, WorkspaceTemplateReference,
+    },
+    controller::{self, Config, run::Runtime},
+    metrics::Metrics,
+};
+use capt_testkit::{
+    Script, ScriptKey, SimulatedCluster, Simulator, SimulatorConfig, SimulatorHandle, TestNamespace,
+};
+use futures::FutureExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::{
+    Api, Client, ResourceExt,
+    api::{DeleteParams, DynamicObject, ObjectMeta, Patch, PatchParams, PostParams},
+    core::{ApiResource, GroupVersionKind},
+    runtime::events::{Recorder, Reporter},
+};
+use serde_json::json;
+use tokio::sync::{oneshot, watch};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+const ROLE: &str = include_str!("../manifests/rbac/role.yaml");
+
+fn cluster_ar() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("cluster.x-k8s.io", "v1beta2", "Cluster"),
+        "clusters",
+    )
+}
+
+fn workspace_ar() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("tf.m.upbound.io", "v1beta1", "Workspace"),
+        "workspaces",
+    )
+}
+
+/// A running operator instance.
+struct Operator {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Operator {
+    async fn start(client: Client, namespace: &str) -> Operator {
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = Arc::new(Metrics::new(&mut registry));
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "capt-controlplane".into(),
+                instance: None,
+            },
+        );
+        let config = Config {
+            namespace: Some(namespace.to_owned()),
+            health_interval: Duration::from_secs(2),
+            ..Config::default()
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let shutdown = async move {
+            let _ = stopped.await;
+        }
+        .boxed()
+        .shared();
+        let (ready_tx, mut ready_rx) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            if let Err(e) = controller::run(
+                Runtime {
+                    client,
+                    recorder,
+                    metrics,
+                },
+                config,
+                ready_tx,
+                shutdown,
+            )
+            .await
+            {
+                panic!("operator failed: {e}");
+            }
+        });
+        tokio::time::timeout(TIMEOUT, ready_rx.wait_for(|r| *r))
+            .await
+            .expect("operator caches sync")
+            .unwrap();
+        Operator { stop, task }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(TIMEOUT, self.task).await;
+    }
+}
+
+/// One test's world: a namespace, a simulator, an operator, and an admin client for the test's
+/// own reads and writes.
+struct World {
+    admin: Client,
+    ns: TestNamespace,
+    user: String,
+    operator_client: Client,
+    sim: Option<SimulatorHandle>,
+    operator: Option<Operator>,
+}
+
+/// Operator logs in test output, filtered by `RUST_LOG` (silent by default).
+fn init_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "off".into());
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    });
+}
+
+impl World {
+    async fn new(prefix: &str) -> World {
+        let mut world = World::without_operator(prefix).await;
+        world.start_operator().await;
+        world
+    }
+
+    async fn without_operator(prefix: &str) -> World {
+        init_logs();
+        let plane = capt_testkit::shared_plane().await;
+        let admin = plane.client().await.unwrap();
+        let ns = TestNamespace::create(&admin, prefix).await.unwrap();
+        let user = format!("capt-operator-{}", ns.name());
+        bind_operator_role(&admin, &user).await;
+        let operator_client = plane.client_for(&user, None).await.unwrap();
+        let sim = Simulator::spawn(
+            admin.clone(),
+            SimulatorConfig::new(SimulatedCluster::from_plane(plane)).in_namespace(ns.name()),
+        );
+        World {
+            admin,
+            ns,
+            user,
+            operator_client,
+            sim: Some(sim),
+            operator: None,
+        }
+    }
+
+    async fn start_operator(&mut self) {
+        self.operator = Some(Operator::start(self.operator_client.clone(), self.ns.name()).await);
+    }
+
+    async fn stop_operator(&mut self) {
+        if let Some(op) = self.operator.take() {
+            op.stop().await;
+        }
+    }
+
+    fn name(&self) -> &str {
+        self.ns.name()
+    }
+
+    fn sim(&self) -> &SimulatorHandle {
+        self.sim.as_ref().expect("simulator running")
+    }
+
+    fn script(&self, workspace: &str, script: Script) {
+        self.sim()
+            .script(ScriptKey::namespaced(self.name(), workspace), script);
+    }
+
+    fn cps(&self) -> Api<CAPTControlPlane> {
+        Api::namespaced(self.admin.clone(), self.name())
+    }
+
+    fn clusters(&self) -> Api<DynamicObject> {
+        Api::namespaced_with(self.admin.clone(), self.name(), &cluster_ar())
+    }
+
+    fn workspaces(&self) -> Api<DynamicObject> {
+        Api::namespaced_with(self.admin.clone(), self.name(), &workspace_ar())
+    }
+
+    fn secrets(&self) -> Api<Secret> {
+        Api::namespaced(self.admin.clone(), self.name())
+    }
+
+    async fn template(&self, name: &str, extra_vars: &[&str]) {
+        let mut vars = vec![
+            json!({"key": "cluster_name", "value": "${cluster_name}"}),
+            json!({"key": "kubernetes_version", "value": "${kubernetes_version}"}),
+            json!({"key": "region", "value": "${region}"}),
+        ];
+        for v in extra_vars {
+            vars.push(json!({"key": v, "value": format!("${{{v}}}")}));
+        }
+        let template: WorkspaceTemplate = serde_json::from_value(json!({
+            "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1",
+            "kind": "WorkspaceTemplate",
+            "metadata": {"name": name},
+            "spec": {"template": {
+                "metadata": {"description": "EKS control plane (test)"},
+                "spec": {
+                    "providerConfigRef": {"kind": "ClusterProviderConfig", "name": "default"},
+                    "writeConnectionSecretToRef": {"name": "${WORKSPACE_NAME}-connection"},
+                    "forProvider": {
+                        "source": "Inline",
+                        "module": "resource \"aws_eks_cluster\" \"this\" { name = var.cluster_name }\n# name = \"$${var.cluster_name}\"",
+                        "vars": vars,
+                    }
+                }
+            }}
+        }))
+        .unwrap();
+        Api::<WorkspaceTemplate>::namespaced(self.admin.clone(), self.name())
+            .create(&PostParams::default(), &template)
+            .await
+            .unwrap();
+    }
+
+    async fn cluster(&self, name: &str, paused: bool) -> DynamicObject {
+        let obj: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "cluster.x-k8s.io/v1beta2",
+            "kind": "Cluster",
+            "metadata": {"name": name},
+            "spec": {
+                "paused": paused,
+                "controlPlaneRef": {"apiGroup": "controlplane.cluster.x-k8s.io", "kind": "CAPTControlPlane", "name": "x"}
+            }
+        }))
+        .unwrap();
+        self.clusters()
+            .create(&PostParams::default(), &obj)
+            .await
+            .unwrap()
+    }
+
+    /// A control plane owned by `cluster` (as Cluster API sets it), with a fast recovery strategy.
+    async fn control_plane(
+        &self,
+        name: &str,
+        cluster: &DynamicObject,
+        edit: impl FnOnce(&mut CAPTControlPlane),
+    ) -> CAPTControlPlane {
+        let mut cp = CAPTControlPlane::new(
+            name,
+            CAPTControlPlaneSpec {
+                version: "1.31".into(),
+                workspace_template_ref: WorkspaceTemplateReference {
+                    name: "eks".into(),
+                    namespace: None,
+                },
+                control_plane_config: Some(ControlPlaneConfig {
+                    region: "ap-northeast-1".into(),
+                    ..Default::default()
+                }),
+                recovery_strategy: Some(fast_recovery(None)),
+                ..Default::default()
+            },
+        );
+        cp.metadata.owner_references = Some(vec![
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                api_version: "cluster.x-k8s.io/v1beta2".into(),
+                kind: "Cluster".into(),
+                name: cluster.name_any(),
+                uid: cluster.uid().unwrap(),
+                ..Default::default()
+            },
+        ]);
+        edit(&mut cp);
+        self.cps().create(&PostParams::default(), &cp).await.unwrap()
+    }
+
+    async fn wait_state(&self, name: &str, state: &str) -> CAPTControlPlane {
+        let what = format!("control plane {name} in state {state}");
+        capt_testkit::wait_for(&what, TIMEOUT, || async {
+            let cp = self.cps().get_opt(name).await?;
+            Ok::<_, kube::Error>(
+                cp.filter(|cp| cp.status.as_ref().and_then(|s| s.state.as_deref()) == Some(state)),
+            )
+        })
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "{e}\nlast: {}",
+                summary(
+                    futures::executor::block_on(self.cps().get_opt(name))
+                        .ok()
+                        .flatten()
+                )
+            )
+        })
+    }
+
+    async fn wait_gone<K>(&self, api: &Api<K>, name: &str)
+    where
+        K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        capt_testkit::wait_for_deletion(api, name, TIMEOUT).await.unwrap();
+    }
+
+    /// Events about `name`, as (type, reason).
+    async fn events(&self, name: &str) -> Vec<(String, String)> {
+        let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(self.admin.clone(), self.name());
+        let mut events: Vec<_> = api
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .collect();
+        events.sort_by_key(|e| e.event_time.as_ref().map(|t| t.0));
+        events
+            .into_iter()
+            .map(|e| (e.type_.unwrap_or_default(), e.reason.unwrap_or_default()))
+            .collect()
+    }
+
+    async fn finish(mut self) {
+        self.stop_operator().await;
+        if let Some(sim) = self.sim.take() {
+            sim.shutdown().await;
+        }
+        let _ = self.ns.delete().await;
+    }
+}
+
+/// The state, operation and false conditions of a control plane, for failure messages.
+fn summary(cp: Option<CAPTControlPlane>) -> String {
+    let Some(st) = cp.and_then(|c| c.status) else {
+        return "no status".into();
+    };
+    let op = st
+        .progress
+        .as_ref()
+        .map(|p| p.current_operation.clone())
+        .unwrap_or_default();
+    let conditions: Vec<String> = st
+        .conditions
+        .iter()
+        .filter(|c| c.status != "True")
+        .map(|c| format!("{}={} {}: {}", c.type_, c.status, c.reason, c.message))
+        .collect();
+    format!(
+        "state {:?}, operation {op:?}, conditions {conditions:#?}",
+        st.state
+    )
+}
+
+fn fast_recovery(max_retries: Option<i32>) -> RecoveryStrategy {
+    serde_json::from_value(json!({
+        "maxRetries": max_retries,
+        "backoff": {"initialDelay": "1s", "maxDelay": "2s", "factor": 2, "jitter": 0},
+        "minHealthyPeriod": "1h",
+    }))
+    .unwrap()
+}
+
+/// Binds the operator's ClusterRole (from `manifests/rbac/role.yaml`) to `user`.
+async fn bind_operator_role(admin: &Client, user: &str) {
+    let role: serde_json::Value = serde_saphyr::from_str(ROLE).unwrap();
+    let roles: Api<k8s_openapi::api::rbac::v1::ClusterRole> = Api::all(admin.clone());
+    roles
+        .patch(
+            "capt-controlplane-manager",
+            &PatchParams::apply("capt-tests").force(),
+            &Patch::Apply(&role),
+        )
+        .await
+        .unwrap();
+    let binding = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": user},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "capt-controlplane-manager"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+    });
+    let bindings: Api<k8s_openapi::api::rbac::v1::ClusterRoleBinding> = Api::all(admin.clone());
+    bindings
+        .patch(
+            user,
+            &PatchParams::apply("capt-tests").force(),
+            &Patch::Apply(&binding),
+        )
+        .await
+        .unwrap();
+}
+
+fn transitions(cp: &CAPTControlPlane) -> Vec<(String, String)> {
+    cp.status
+        .as_ref()
+        .and_then(|s| s.progress.as_ref())
+        .map(|p| p.history.iter().map(|r| (r.from.clone(), r.to.clone())).collect())
+        .unwrap_or_default()
+}
+
+fn condition<'a>(
+    cp: &'a CAPTControlPlane,
+    type_: &str,
+) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    cp.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_)
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn happy_path_reaches_ready_with_contract_fields_secrets_and_events() {
+    let w = World::new("happy").await;
+    w.template("eks", &[]).await;
+    let cluster = w.cluster("prod", false).await;
+    w.control_plane("prod-control-plane", &cluster, |_| {}).await;
+    let cp = w.wait_state("prod-control-plane", "Ready").await;
+    let history = &cp.status.as_ref().unwrap().progress.as_ref().unwrap().history;
+    let explained: Vec<String> = history
+        .iter()
+        .map(|r| format!("{} -> {}: {} {}", r.from, r.to, r.reason, r.message))
+        .collect();
+    assert_eq!(
+        transitions(&cp),
+        pairs(&[
+            ("Pending", "Validating"),
+            ("Validating", "Provisioning"),
+            ("Provisioning", "Configuring"),
+            ("Configuring", "Ready")
+        ]),
+        "{explained:#?}"
+    );
+    let st = cp.status.clone().unwrap();
+    assert!(st.ready && st.initialized && st.external_managed_control_plane);
+    assert!(st.initialization.unwrap().control_plane_initialized);
+    assert_eq!(st.version.as_deref(), Some("1.31"));
+    assert_eq!(st.progress.as_ref().unwrap().percent_complete, 100);
+    assert_eq!(st.phase, Some(capt_controlplane::api::Phase::Ready));
+    assert!(st.workspace_status.unwrap().at_provider.unwrap()["outputs"]["cluster_endpoint"].is_string());
+    assert!(condition(&cp, "Available").is_some_and(|c| c.status == "True"));
+
+    // The endpoint is a bare host and port: the test API server's own.
+    let plane = capt_testkit::shared_plane().await;
+    let ep = cp.spec.control_plane_endpoint.clone().unwrap();
+    assert_eq!(format!("https://{}:{}", ep.host, ep.port), plane.server_url());
+
+    // Cluster API secrets, owned by the control plane; the kubeconfig really reaches the server.
+    let kubeconfig = w.secrets().get("prod-kubeconfig").await.unwrap();
+    assert_eq!(kubeconfig.type_.as_deref(), Some("cluster.x-k8s.io/secret"));
+    assert_eq!(
+        kubeconfig.labels().get(CLUSTER_NAME_LABEL).map(String::as_str),
+        Some("prod")
+    );
+    assert!(
+        kubeconfig
+            .owner_references()
+            .iter()
+            .any(|o| Some(&o.uid) == cp.uid().as_ref())
+    );
+    let value = kubeconfig.data.unwrap().remove("value").unwrap().0;
+    let parsed = kube::config::Kubeconfig::from_yaml(std::str::from_utf8(&value).unwrap()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(parsed, &Default::default())
+        .await
+        .unwrap();
+    let version = Client::try_from(config)
+        .unwrap()
+        .apiserver_version()
+        .await
+        .unwrap();
+    assert_eq!(version.git_version, "v1.36.3");
+    let ca = w.secrets().get("prod-ca").await.unwrap();
+    assert!(ca.data.unwrap().contains_key("tls.crt"));
+
+    // One event per transition, in order.
+    let events = w.events("prod-control-plane").await;
+    let reasons: Vec<&str> = events.iter().map(|(_, r)| r.as_str()).collect();
+    assert_eq!(
+        reasons,
+        [
+            "ClusterResolved",
+            "DependenciesValid",
+            "WorkspaceReady",
+            "ControlPlaneReady"
+        ]
+    );
+    w.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_found_by_label_when_names_differ() {
+    let w = World::new("classy").await;
+    w.template("eks", &[]).await;
+    let _cluster = w.cluster("prod-x7k2p", false).await;
+    // ClusterClass-style names, and no ownerReference yet: only the cluster-name label links them.
+    let mut cp = CAPTControlPlane::new(
+        "prod-x7k2p-cp-9qv4z",
+        CAPTControlPlaneSpec {
+            version: "1.31".into(),
+            workspace_template_ref: WorkspaceTemplateReference {
+                name: "eks".into(),
+                namespace: None,
+            },
+            control_plane_config: Some(ControlPlaneConfig {
+                region: "us-gov-west-1".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    cp.metadata.labels = Some(BTreeMap::from([(
+        CLUSTER_NAME_LABEL.to_owned(),
+        "prod-x7k2p".to_owned(),
+    )]));
+    w.cps().create(&PostParams::default(), &cp).await.unwrap();
+    w.wait_state("prod-x7k2p-cp-9qv4z", "Ready").await;
+    assert!(
+        w.secrets()
+            .get_opt("prod-x7k2p-kubeconfig")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    w.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_template_waits_in_validating_then_proceeds() {
+    let w = World::new("late").await;
+    let cluster = w.cluster("late", false).await;
+    w.control_plane("late-cp", &cluster, |_| {}).await;
+    let cp = w.wait_state("late-cp", "Validating").await;
+    let valid = condition(&cp, "DependenciesValid").unwrap();
+    assert_eq!(valid.status, "False");
+    assert_eq!(valid.reason, "WaitingForDependencies");
+    assert!(valid.message.contains("WorkspaceTemplate"), "{}", valid.message);
+    w.template("eks", &[]).await;
+    w.wait_state("late-cp", "Ready").await;
+    w.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cyclic_waits_fail_with_the_cycle_and_a_fixed_spec_recovers() {
+    let w = World::new("cycle").await;
+    w.template("eks", &[]).await;
+    w.template("side", &[]).await;
+    let applies: Api<WorkspaceTemplateApply> = Api::namespaced(w.admin.clone(), w.name());
+    for (me, other) in [("cyc-a", "cyc-b"), ("cyc-b", "cyc-a")] {
+        let apply: WorkspaceTemplateApply = serde_json::from_value(json!({
+            "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": "WorkspaceTemplateApply",
+            "metadata": {"name": format!("{me}-apply")},
+            "spec": {"templateRef": {"name": "side"}, "waitForWorkspaces": [{"name": other}],
+                     "variables": {"cluster_name": me, "kubernetes_version": "1", "region": "r"}}
+        }))
+        .unwrap();
+        applies.create(&PostParams::default(), &apply).await.unwrap();
+    }
+    let cluster = w.cluster("cyc", false).await;
+    w.control_plane("cyc-cp", &cluster, |cp| {
+        cp.spec.dependencies = vec![DeclaredDependency {
+            kind: DependencyKind::Workspace,
+            name: "cyc-a".into(),
+            namespace: None,
+        }];
+    })
+    .await;
+    let cp = w.wait_state("cyc-cp", "Failed").await;
+    let st = cp.status.clone().unwrap();
+    assert_eq!(st.failure_reason.as_deref(), Some("DependencyCycle"));
+    let message = st.failure_message.unwrap();
+    assert!(
+        message.contains("cyc-a-apply") && message.contains("cyc-b-apply"),
+        "{message}"
+    );
+    assert!(
+        w.events("cyc-cp")
+            .await
+            .iter()
+            .any(|(t, r)| t == "Warning" && r == "DependencyCycle")
+    );
+
+    // Fix the spec: drop the dependency on the cycle.
+    w.cps()
+        .patch(
+            "cyc-cp",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"dependencies": null}})),
+        )
+        .await
+        .unwrap();
+    let cp = w.wait_state("cyc-cp", "Ready").await;
+    assert_eq!(cp.status.unwrap().failure_reason, None);
+    w.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_error_recovers_with_attempts_and_backoff_in_status() {
+    let w = World::new("applyerr").await;
+    w.template("eks", &[]).await;
+    w.script(
+        "flaky-cp-eks-controlplane",
+        Script::new().apply_error("creating EKS Cluster: AccessDeniedException"),
+    );
+    let cluster = w.cluster("flaky", false).await;
+    w.control_plane("flaky-cp", &cluster, |_| {}).await;
+    let cp = w.wait_state("flaky-cp", "Recovering").await;
+    let recovery = cp.status.unwrap().recovery.unwrap();
+    assert!(recovery.attempts >= 1);
+    assert_eq!(
+        recovery
+            .current_action
+            .map(|a| a.action.as_str().to_owned())
+            .as_deref(),
+        Some("RecreateWorkspace")
+    );
+    // The cause is fixed (permissions granted): the recreated Workspace applies cleanly.
+    w.sim()
+        .clear_script(&ScriptKey::namespaced(w.name(), "flaky-cp-eks-controlplane"));
+    let cp = w.wait_state("flaky-cp", "Ready").await;
+    let moves = transitions(&cp);
+    assert!(
+        moves.contains(&("Provisioning".into(), "Recovering".into())),
+        "{moves:?}"
+    );
+    assert!(
+        moves.contains(&("Recovering".into(), "Provisioning".into())),
+        "{moves:?}"
+    );
+    let recovery = cp.status.unwrap().recovery.unwrap();
+    assert!(
+        recovery
+            .history
+            .iter()
+            .any(|a| a.result.as_deref() == Some("Succeeded")),
+        "{recovery:?}"
+    );
+    w.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exhausted_retries_fail_terminally_and_the_retry_annotation_resumes() {
+    let w = World::new("exhaust").await;
+    w.template("eks", &[]).await;
+    w.script(
+        "doomed-cp-eks-controlplane",
+        Script::new().apply_error("Error: InvalidParameterException"),
+    );
+    let cluster = w.cluster("doomed", false).await;
+    w.control_plane("doomed-cp", &cluster, |cp| {
+        cp.spec.recovery_strategy = Some(fast_recovery(Some(1)))
+    })
+    .await;
+    let cp = w.wait_state("doomed-cp", "Failed").await;
+    let st = cp.status.clone().unwrap();
+    assert_eq!(st.failure_reason.as_deref(), Some("RetriesExhausted"));
+    assert!(st.failure_message.unwrap().contains("InvalidParameterException"));
+    assert!(
+        w.events("doomed-cp")
+            .await
+            .iter()
+            .any(|(t, r)| t == "Warning" && r == "RetriesExhausted")
+    );
+
+    w.sim()
+        .clear_script(&ScriptKey::namespaced(w.name(), "doomed-cp-eks-controlplane"));
+    w.cps()
+        .patch(
+            "doomed-cp",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {RETRY_ANNOTATION: "now"}}})),
+        )
+        .await
+        .unwrap();
+    let cp = w.wait_state("doomed-cp", "Ready").await;
+    assert!(
+        !cp.annotations().contains_key(RETRY_ANNOTATION),
+        "the retry request is consumed"
+    );
+    assert!(transitions(&cp).contains(&("Failed".into(), "Recovering".into())));
+    w.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_workspace_degrades_and_is_recreated() {
+    let w = World::new("recreate").await;
+    w.template("eks", &[]).await;
+    w.script(
+        "gone-cp-eks-controlplane",
+        Script::new().destroy_delay(Duration::from_secs(3)),
+    );
+    let cluster = w.cluster("gone", false).await;
+    w.control_plane("gone-cp", &cluster, |_| {}).await;
+    let before = w.wait_state("gone-cp", "Ready").await;
+    let old = w.workspaces().get("gone-cp-eks-controlplane").await.unwrap();
+    w.workspaces()
+        .delete("gone-cp-eks-controlplane", &DeleteParams::default())
+        .await
+        .unwrap();
+    w.wait_state("gone-cp", "Degraded").await;
+    let after = capt_testkit::wait_for("Ready again with a recovery recorded", TIMEOUT, || async {
+        let cp = w.cps().get("gone-cp").await?;
+        let ready = cp.status.as_ref().and_then(|s| s.state.as_deref()) == Some("Ready");
+        let recovered = transitions(&cp).len() > transitions(&before).len();
+        Ok::<_, kube::Error>((ready && recovered).then_some(cp))
+    })
+    .await
+    .unwrap();
+    let moves = transitions(&after);
+    assert!(moves.contains(&("Ready".into(), "Degraded".into())), "{moves:?}");
+    assert!(
+        moves.contains(&("Degraded".into(), "Recovering".into())),
+        "{moves:?}"
+    );
+    let recovery = after.status.unwrap().recovery.unwrap();
+    assert!(
+        recovery
+            .history
+            .iter()
+            .any(|a| a.action.as_str() == "RecreateWorkspace"),
+        "{recovery:?}"
+    );
+    let new = w.workspaces().get("gone-cp-eks-controlplane").await.unwrap();
+    assert_ne!(new.uid(), old.uid(), "a new Workspace was created");
+    w.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_reapply_while_workspace_stays_ready_degrades() {
+    let w = World::new("reapply").await;
+    w.template("eks", &[]).await;
+    w.script(
+        "drift-cp-eks-controlplane",
+        Script::new().reapply_error("Error: updating EKS Cluster: ResourceInUseException"),
+    );
+    let cluster = w.cluster("drift", false).await;
+    // A slow first retry keeps it Degraded long enough to look at.
+    w.control_plane("drift-cp", &cluster, |cp| {
+        cp.spec.recovery_strategy = Some(
+            serde_json::from_value(json!({"backoff": {"initialDelay": "1h", "maxDelay": "1h"}})).unwrap(),
+        );
+    })
+    .await;
+    w.wait_state("drift-cp", "Ready").await;
+    // Someone edits the Workspace out of band; provider-terraform re-applies and fails, and keeps
+    // Ready=True (it does not reset Ready on a failed update).
+    w.workspaces()
+        .patch(
+            "drift-cp-eks-controlplane",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"forProvider": {"env": [{"name": "TF_LOG", "value": "DEBUG"}]}}})),
+        )
+        .await
+        .unwrap();
+    capt_testkit::wait_for("Workspace Ready=True and Synced=False", TIMEOUT, || async {
+        let ws = w.workspaces().get("drift-cp-eks-controlplane").await?;
+        let view = capt_controlplane::api::WorkspaceView::from_dynamic(&ws).unwrap();
+        Ok::<_, kube::Error>((view.is_ready() && view.reconcile_error().is_some()).then_some(()))
+    })
+    .await
+    .unwrap();
+    let cp = capt_testkit::wait_for("control plane leaves Ready", TIMEOUT, || async {
+        let cp = w.cps().get("drift-cp").await?;
+        let state = cp.status.as_ref().and_then(|s| s.state.clone());
+        Ok::<_, kube::Error>((state.as_deref() == Some("Degraded")).then_some(cp))
+    })
+    .await
+    .unwrap();
+    assert!(
+        transitions(&cp).contains(&("Ready".into(), "Degraded".into())),
+        "{:?}",
+        transitions(&cp)
+    );
+    // The failing check names the provider's error once the provider has reported it.
+    capt_testkit::wait_for("Healthy=False naming the failed update", TIMEOUT, || async {
+        let cp = w.cps().get("drift-cp").await?;
+        let healthy = condition(&cp, "Healthy").cloned();
+        Ok::<_, kube::Error>(healthy.filter(|c| c.status == "False" && c.message.contains("update failed")))
+    })
+    .await
+    .unwrap();
+    w.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_upgrade_reprovisions_the_workspace() {
+    let w = World::new("upgrade").await;
+    w.template("eks", &[]).await;
+    w.script(
+        "up-cp-eks-controlplane",
+        Script::new().update_delay(Duration::from_secs(2)),
+    );
+    let cluster = w.cluster("up", false).await;
+    w.control_plane("up-cp", &cluster, |_| {}).await;
+    w.wait_state("up-cp", "Ready").await;
+    w.cps()
+        .patch(
+            "up-cp",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"version": "1.32"}})),
+        )
+        .await
+        .unwrap();
+    let cp = capt_testkit::wait_for("Ready at 1.32", TIMEOUT, || async {
+        let cp = w.cps().get("up-cp").await?;
+        let st = cp.status.clone().unwrap_or_default();
+        Ok::<_, kube::Error>(
+            (st.state.as_deref() == Some("Ready") && st.version.as_deref() == Some("1.32")).then_some(cp),
+        )
+    })
+    .await
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}: {:#?}",
+            futures::executor::block_on(w.cps().get("up-cp"))
+                .ok()
+                .and_then(|c| c.status)
+        )
+    });
+    let moves = transitions(&cp);
+    assert!(
+        moves.ends_with(&pairs(&[
+            ("Ready", "Provisioning"),
+            ("Provisioning", "Configuring"),
+            ("Configuring", "Ready")
+        ])),
+        "{moves:?}"
+    );
+    let ws = w.workspaces().get("up-cp-eks-controlplane").await.unwrap();
+    let vars = ws.data["spec"]["forProvider"]["vars"].as_array().unwrap().clone();
+    assert!(
+        vars.contains(&json!({"key": "kubernetes_version", "value": "1.32"})),
+        "{vars:?}"
+    );
+    w.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_by_cluster_and_by_annotation_stops_writes() {
+    let w = World::new("pause").await;
+    w.template("eks", &[]).await;
+    let cluster = w.cluster("still", true).await;
+    w.control_plane("still-cp", &cluster, |_| {}).await;
+    let cp = capt_testkit::wait_for("Paused condition", TIMEOUT, || async {
+        let cp = w.cps().get("still-cp").await?;
+        Ok::<_, kube::Error>(
+            condition(&cp, "Paused")
+                .filter(|c| c.status == "True")
+                .is_some()
+                .then_some(cp),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(condition(&cp, "Paused").unwrap().message.contains("spec.paused"));
+    // Paused: nothing but that condition is written, and nothing is created.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let later = w.cps().get("still-cp").await.unwrap();
+    assert_eq!(
+        later.resource_version(),
+        cp.resource_version(),
+        "no writes while paused"
+    );
+    assert_eq!(later.status.unwrap().state, None);
+    let applies: Api<WorkspaceTemplateApply> = Api::namespaced(w.admin.clone(), w.name());
+    assert!(applies.list(&Default::default()).await.unwrap().items.is_empty());
+
+    w.clusters()
+        .patch(
+            "still",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"paused": false}})),
+        )
+        .await
+        .unwrap();
+    w.wait_state("still-cp", "Ready").await;
+
+    // The annotation pauses a single control plane.
+    w.cps()
+        .patch(
+            "still-cp",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {PAUSED_ANNOTATION: ""}}})),
+        )
+        .await
+        .unwrap();
+    let cp = capt_testkit::wait_for("Paused by annotation", TIMEOUT, || async {
+        let cp = w.cps().get("still-cp").await?;
+        Ok::<_, kube::Error>(
+            condition(&cp, "Paused")
+                .filter(|c| c.status == "True")
+                .is_some()
+                .then_some(cp),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(condition(&cp, "Paused").unwrap().message.contains("annotation"));
+    w.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletion_waits_for_destroy_and_retain_keeps_the_workspace() {
+    let w = World::new("delete").await;
+    w.template("eks", &[]).await;
+    w.script(
+        "bye-cp-eks-controlplane",
+        Script::new().destroy_delay(Duration::from_secs(3)),
+    );
+    let cluster = w.cluster("bye", false).await;
+    w.control_plane("bye-cp", &cluster, |_| {}).await;
+    w.wait_state("bye-cp", "Ready").await;
+    w.cps().delete("bye-cp", &DeleteParams::default()).await.unwrap();
+    let deleting = capt_testkit::wait_for(
+        "Deleting condition while the Workspace is destroyed",
+        TIMEOUT,
+        || async {
+            let cp = w.cps().get_opt("bye-cp").await?;
+            Ok::<_, kube::Error>(
+                cp.filter(|cp| condition(cp, "Deleting").is_some_and(|c| c.status == "True")),
+            )
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        deleting
+            .status
+            .unwrap()
+            .progress
+            .unwrap()
+            .current_operation
+            .starts_with("Deleting")
+    );
+    assert!(
+        w.workspaces()
+            .get_opt("bye-cp-eks-controlplane")
+            .await
+            .unwrap()
+            .is_some(),
+        "still being destroyed"
+    );
+    w.wait_gone(&w.cps(), "bye-cp").await;
+    assert!(
+        w.workspaces()
+            .get_opt("bye-cp-eks-controlplane")
+            .await
+            .unwrap()
+            .is_none(),
+        "destroyed before the control plane went"
+    );
+
+    // retainWorkspaceOnDelete: the Workspace outlives its apply.
+    let applies: Api<WorkspaceTemplateApply> = Api::namespaced(w.admin.clone(), w.name());
+    let apply: WorkspaceTemplateApply = serde_json::from_value(json!({
+        "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": "WorkspaceTemplateApply",
+        "metadata": {"name": "keep-apply"},
+        "spec": {"templateRef": {"name": "eks"}, "retainWorkspaceOnDelete": true,
+                 "variables": {"cluster_name": "keep", "kubernetes_version": "1.31", "region": "ap-northeast-1"}}
+    }))
+    .unwrap();
+    applies.create(&PostParams::default(), &apply).await.unwrap();
+    capt_testkit::wait_for("retained Workspace exists", TIMEOUT, || async {
+        w.workspaces().get_opt("keep").await
+    })
+    .await
+    .unwrap();
+    applies
+        .delete("keep-apply", &DeleteParams::default())
+        .await
+        .unwrap();
+    w.wait_gone(&applies, "keep-apply").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let kept = w
+        .workspaces()
+        .get("keep")
+        .await
+        .expect("retained Workspace survives its apply");
+    assert!(kept.metadata.deletion_timestamp.is_none());
+    assert!(
+        kept.owner_references().is_empty(),
+        "no ownerReference left for garbage collection to follow"
+    );
+    w.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_restart_mid_provisioning_converges_without_duplicates() {
+    let mut w = World::new("restart").await;
+    w.template("eks", &[]).await;
+    w.script(
+        "phoenix-cp-eks-controlplane",
+        Script::new().create_delay(Duration::from_secs(4)),
+    );
+    let cluster = w.cluster("phoenix", false).await;
+    w.control_plane("phoenix-cp", &cluster, |_| {}).await;
+    w.wait_state("phoenix-cp", "Provisioning").await;
+    capt_testkit::wait_for("Workspace created", TIMEOUT, || async {
+        w.workspaces().get_opt("phoenix-cp-eks-controlplane").await
+    })
+    .await
+    .unwrap();
+    w.stop_operator().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    w.start_operator().await;
+    w.wait_state("phoenix-cp", "Ready").await;
+    let workspaces = w.workspaces().list(&Default::default()).await.unwrap().items;
+    assert_eq!(
+        workspaces.len(),
+        1,
+        "{:?}",
+        workspaces.iter().map(|w| w.name_any()).collect::<Vec<_>>()
+    );
+    let applies: Api<WorkspaceTemplateApply> = Api::namespaced(w.admin.clone(), w.name());
+    assert_eq!(applies.list(&Default::default()).await.unwrap().items.len(), 1);
+    w.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_kubeconfig_secret_is_never_overwritten() {
+    let w = World::new("foreign").await;
+    w.template("eks", &[]).await;
+    let foreign = Secret {
+        metadata: ObjectMeta {
+            name: Some("mine-kubeconfig".into()),
+            ..Default::default()
+        },
+        string_data: Some(BTreeMap::from([("value".to_owned(), "hand-made".to_owned())])),
+        ..Default::default()
+    };
+    w.secrets()
+        .create(&PostParams::default(), &foreign)
+        .await
+        .unwrap();
+    let cluster = w.cluster("mine", false).await;
+    w.control_plane("mine-cp", &cluster, |_| {}).await;
+    let cp = capt_testkit::wait_for("KubeconfigReady=False/SecretNotOwned", TIMEOUT, || async {
+        let cp = w.cps().get("mine-cp").await?;
+        Ok::<_, kube::Error>(
+            condition(&cp, "KubeconfigReady")
+                .filter(|c| c.reason == "SecretNotOwned")
+                .is_some()
+                .then_some(cp),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        cp.status.as_ref().and_then(|s| s.state.as_deref()),
+        Some("Configuring")
+    );
+    assert!(
+        condition(&cp, "KubeconfigReady")
+            .unwrap()
+            .message
+            .contains("mine-kubeconfig")
+    );
+    let secret = w.secrets().get("mine-kubeconfig").await.unwrap();
+    assert_eq!(secret.data.unwrap()["value"].0, b"hand-made");
+    w.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unresolved_placeholder_is_named_in_a_condition() {
+    let w = World::new("placeholder").await;
+    w.template("eks", &["vpc_id"]).await;
+    let cluster = w.cluster("holes", false).await;
+    w.control_plane("holes-cp", &cluster, |_| {}).await;
+    let cp = w.wait_state("holes-cp", "Failed").await;
+    let valid = condition(&cp, "DependenciesValid").unwrap();
+    assert_eq!(valid.status, "False");
+    assert!(valid.message.contains("${vpc_id}"), "{}", valid.message);
+    assert!(cp.status.unwrap().failure_message.unwrap().contains("${vpc_id}"));
+    w.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_ready_control_planes_cause_no_writes_for_a_minute() {
+    let w = World::new("steady").await;
+    w.template("eks", &[]).await;
+    for i in 0..10 {
+        // One Cluster per control plane, as Cluster API has it.
+        let cluster = w.cluster(&format!("steady-{i}"), false).await;
+        w.control_plane(&format!("steady-{i}-cp"), &cluster, |cp| {
+            // Every control plane is health-checked every 2 s by this operator; probes are reads.
+            cp.spec.health_checks = Some(serde_json::from_value(json!({"interval": "2s"})).unwrap());
+        })
+        .await;
+    }
+    for i in 0..10 {
+        w.wait_state(&format!("steady-{i}-cp"), "Ready").await;
+    }
+    // Let the last writes of the transition to Ready settle.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let plane = capt_testkit::shared_plane().await;
+    let start = jiff::Timestamp::now();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let end = jiff::Timestamp::now();
+    let audit = plane.audit_events(&w.user, start, end).unwrap();
+    let writes: Vec<_> = audit
+        .iter()
+        .filter(|e| matches!(e.verb.as_str(), "create" | "update" | "patch" | "delete"))
+        .collect();
+    let reads = audit.len() - writes.len();
+    assert!(
+        reads > 0,
+        "the audit log saw the operator's reads, so it would see writes"
+    );
+    assert!(writes.is_empty(), "writes at steady state: {writes:#?}");
+    w.finish().await;
+}
+
+/// A free loopback port (bound, then released for the process under test).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A plain HTTP GET of `path` on `port`, returning the status line and body.
+async fn http_get(port: u16, path: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (
+        head.lines().next().unwrap_or_default().to_owned(),
+        body.to_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_binary_logs_transitions_serves_metrics_and_stops_on_sigterm() {
+    let w = World::without_operator("binary").await;
+    w.template("eks", &[]).await;
+    let plane = capt_testkit::shared_plane().await;
+    let kubeconfig =
+        capt_testkit::kubeconfig::to_yaml(&plane.kubeconfig_for(&w.user, None).unwrap()).unwrap();
+    let dir = std::env::temp_dir().join(format!("capt-binary-{}", w.name()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig_path = dir.join("kubeconfig");
+    std::fs::write(&kubeconfig_path, kubeconfig).unwrap();
+    let log_path = dir.join("operator.log");
+    let (metrics_port, health_port) = (free_port(), free_port());
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_capt-operator"))
+        .args([
+            "--namespace",
+            w.name(),
+            "--log-format",
+            "json",
+            "--health-interval-seconds",
+            "5",
+        ])
+        .args([
+            "--metrics-addr",
+            &format!("127.0.0.1:{metrics_port}"),
+            "--health-addr",
+            &format!("127.0.0.1:{health_port}"),
+        ])
+        .env("KUBECONFIG", &kubeconfig_path)
+        .env("RUST_LOG", "info")
+        .stdout(std::fs::File::create(&log_path).unwrap())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+
+    capt_testkit::wait_for("/readyz answers 200", TIMEOUT, || async {
+        let ok = tokio::net::TcpStream::connect(("127.0.0.1", health_port))
+            .await
+            .is_ok()
+            && http_get(health_port, "/readyz").await.0.contains("200");
+        Ok::<_, std::io::Error>(ok.then_some(()))
+    })
+    .await
+    .unwrap();
+    assert!(http_get(health_port, "/healthz").await.0.contains("200"));
+
+    let cluster = w.cluster("bin", false).await;
+    w.control_plane("bin-cp", &cluster, |_| {}).await;
+    w.wait_state("bin-cp", "Ready").await;
+
+    let (status, metrics) = http_get(metrics_port, "/metrics").await;
+    assert!(status.contains("200"), "{status}");
+    assert!(
+        metrics.contains("capt_controlplanes{state=\"Ready\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("capt_reconciles_total{controller=\"captcontrolplane\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("capt_reconcile_duration_seconds_bucket"),
+        "{metrics}"
+    );
+
+    // SIGTERM: a graceful stop, exit code 0.
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let exit = tokio::time::timeout(TIMEOUT, child.wait())
+        .await
+        .expect("stops after SIGTERM")
+        .unwrap();
+    assert!(exit.success(), "{exit:?}");
+
+    // One JSON log line per transition, naming the object and both states.
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let moves: Vec<(String, String, String)> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["message"] == "state transition")
+        .map(|v| {
+            (
+                v["controlplane"].as_str().unwrap_or_default().to_owned(),
+                v["from"].as_str().unwrap_or_default().to_owned(),
+                v["to"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String, String)> = [
+        ("Pending", "Validating"),
+        ("Validating", "Provisioning"),
+        ("Provisioning", "Configuring"),
+        ("Configuring", "Ready"),
+    ]
+    .iter()
+    .map(|(f, t)| ("bin-cp".to_owned(), (*f).to_owned(), (*t).to_owned()))
+    .collect();
+    assert_eq!(moves, expected, "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+    w.finish().await;
+}
