@@ -43,8 +43,8 @@ leftovers() {
 
 status=0
 start=$(date +%s)
-cargo test --workspace --all-targets || status=$?
-cargo test --workspace --doc || status=$?
+cargo test --workspace --all-targets --no-fail-fast || status=$?
+cargo test --workspace --doc --no-fail-fast || status=$?
 echo "hack/test.sh: tests took $(($(date +%s) - start))s"
 
 pids=$(leftovers)
