@@ -61,8 +61,11 @@
 //! The pure core holds no client and does no I/O: [`state`], [`progress`], [`render`], [`graph`]
 //! (dependency graph: cycles, orders, impact, rendering), [`health`] (checks, verdict, metrics) and
 //! [`recovery`] (strategy, backoff, planner, retry record). The Kubernetes types are in [`api`].
+//! With the `operator` feature, `cli` renders what the `kubectl-capt` plugin prints.
 
 pub mod api;
+#[cfg(feature = "operator")]
+pub mod cli;
 #[cfg(feature = "operator")]
 pub mod controller;
 pub mod endpoint;
