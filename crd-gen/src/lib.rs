@@ -1,6 +1,8 @@
 //! Rendering of the CRDs capt-controlplane owns, shared by the `crd-gen` binary and the snapshot
 //! tests so both see byte-identical YAML.
 
+pub mod reference;
+
 /// Each CRD as `(file name, YAML)`, file names `<plural>.<group>.yaml`.
 pub fn rendered() -> Vec<(String, String)> {
     capt_controlplane::api::crds()

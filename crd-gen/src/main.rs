@@ -1,4 +1,5 @@
-//! Writes the CRDs of capt-controlplane to `manifests/crds/<plural>.<group>.yaml`.
+//! Writes the CRDs of capt-controlplane to `manifests/crds/<plural>.<group>.yaml`, and the CRD
+//! reference generated from the same schemas to `docs/crd-reference.md`.
 //!
 //! ```text
 //! cargo run --bin crd-gen              # regenerate
@@ -16,7 +17,7 @@ fn main() -> ExitCode {
     let check = args.iter().any(|a| a == "--check");
     if args.iter().any(|a| a == "-h" || a == "--help") {
         println!(
-            "usage: crd-gen [--check] [--dir DIR]\n\nWrites the CRDs to DIR (default manifests/crds).\n--check  compare instead of writing; exit 1 and name the stale files if they differ"
+            "usage: crd-gen [--check] [--dir DIR] [--reference FILE]\n\nWrites the CRDs to DIR (default manifests/crds) and the CRD reference to FILE\n(default docs/crd-reference.md).\n--check  compare instead of writing; exit 1 and name the stale files if they differ"
         );
         return ExitCode::SUCCESS;
     }
@@ -27,7 +28,29 @@ fn main() -> ExitCode {
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/crds"));
 
+    let reference = args
+        .iter()
+        .position(|a| a == "--reference")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/crd-reference.md"));
+
     let mut stale = Vec::new();
+    let markdown = crd_gen::reference::markdown();
+    if fs::read_to_string(&reference).ok().as_deref() != Some(markdown.as_str()) {
+        if check {
+            stale.push(reference.display().to_string());
+        } else if let Err(e) = reference
+            .parent()
+            .map_or(Ok(()), fs::create_dir_all)
+            .and_then(|()| fs::write(&reference, &markdown))
+        {
+            eprintln!("crd-gen: cannot write {}: {e}", reference.display());
+            return ExitCode::FAILURE;
+        } else {
+            println!("wrote {}", reference.display());
+        }
+    }
     let mut expected_files = Vec::new();
     for (file, yaml) in crd_gen::rendered() {
         let path = dir.join(&file);

@@ -16,7 +16,16 @@ fn crds_match_their_snapshots() {
 fn check_mode_names_stale_files() {
     let dir = std::env::temp_dir().join(format!("crd-gen-check-{}", std::process::id()));
     let bin = env!("CARGO_BIN_EXE_crd-gen");
-    let run = |args: &[&str]| std::process::Command::new(bin).args(args).arg("--dir").arg(&dir).output().unwrap();
+    let reference = dir.join("crd-reference.md");
+    let run = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(bin);
+        cmd.args(args)
+            .arg("--dir")
+            .arg(&dir)
+            .arg("--reference")
+            .arg(&reference);
+        cmd.output().unwrap()
+    };
 
     assert!(run(&[]).status.success());
     assert!(run(&["--check"]).status.success());
@@ -28,6 +37,9 @@ fn check_mode_names_stale_files() {
     let out = run(&["--check"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("captcontrolplanes.controlplane.cluster.x-k8s.io.yaml"), "{stderr}");
+    assert!(
+        stderr.contains("captcontrolplanes.controlplane.cluster.x-k8s.io.yaml"),
+        "{stderr}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
