@@ -15,10 +15,12 @@
 use std::fmt::Write as _;
 
 use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::ResourceExt;
 
 use crate::{
     api::{CAPTControlPlane, CAPTControlPlaneStatus, RETRY_ANNOTATION, RecoveryAttempt},
+    controller::reasons::types,
     graph::{DependencyGraph, Format, GraphError, Kind, NodeId},
 };
 
@@ -292,11 +294,17 @@ pub fn explain(cp: &CAPTControlPlane, now: Timestamp) -> String {
         },
     }
 
-    let failing: Vec<_> = st.conditions.iter().filter(|c| c.status == "False").collect();
+    let failing: Vec<_> = st.conditions.iter().filter(|c| holds_back(c)).collect();
     if !failing.is_empty() {
         out.push_str("\nFailing conditions:\n");
         for c in failing {
-            let _ = writeln!(out, "  {}=False {}: {}", c.type_, c.reason, one_line(&c.message));
+            let message = one_line(&c.message);
+            let message = if message.is_empty() {
+                String::new()
+            } else {
+                format!(": {message}")
+            };
+            let _ = writeln!(out, "  {}={} {}{message}", c.type_, c.status, c.reason);
         }
     }
 
@@ -327,6 +335,17 @@ pub fn explain(cp: &CAPTControlPlane, now: Timestamp) -> String {
 
     let _ = writeln!(out, "\nSuggestion: {}", suggestion(cp, st, state));
     out
+}
+
+/// Whether a condition stands in the way of Ready. Most conditions are good when True; `Paused`
+/// and `Deleting` are the opposite (True is what blocks), and `Remediating` only reports the
+/// recovery the Recovery section already shows.
+fn holds_back(c: &Condition) -> bool {
+    match c.type_.as_str() {
+        types::PAUSED | types::DELETING => c.status == "True",
+        types::REMEDIATING => false,
+        _ => c.status == "False",
+    }
 }
 
 fn suggestion(cp: &CAPTControlPlane, st: &CAPTControlPlaneStatus, state: &str) -> String {
@@ -380,7 +399,11 @@ fn health_summary(out: &mut String, st: &CAPTControlPlaneStatus, now: Timestamp)
             .as_deref()
             .map(|w| format!(" over {w}"))
             .unwrap_or_default();
-        let _ = writeln!(out, "  availability:       {p}%{window}");
+        // Computed at the last transition, not now: say so, or 0% right after Ready misleads.
+        let _ = writeln!(
+            out,
+            "  availability:       {p}%{window} (as of the last transition)"
+        );
     }
     let _ = writeln!(out, "  degradations:       {}", h.degradations);
     if let Some(d) = &h.last_provisioning_duration {

@@ -96,6 +96,9 @@ fn failed() -> CAPTControlPlane {
                 {"type": "Ready", "status": "False", "reason": "InvalidConfiguration", "message": "see DependenciesValid", "lastTransitionTime": "2026-01-01T11:55:02Z"},
                 {"type": "ClusterResolved", "status": "True", "reason": "ClusterResolved", "message": "", "lastTransitionTime": "2026-01-01T11:55:01Z"},
                 {"type": "DependenciesValid", "status": "False", "reason": "InvalidConfiguration", "message": "placeholder ${vpc_id} has no value", "lastTransitionTime": "2026-01-01T11:55:02Z"},
+                // False is the good state of these two: not listed as failing.
+                {"type": "Paused", "status": "False", "reason": "NotPaused", "message": "", "lastTransitionTime": "2026-01-01T11:55:01Z"},
+                {"type": "Deleting", "status": "False", "reason": "NotDeleting", "message": "", "lastTransitionTime": "2026-01-01T11:55:01Z"},
             ],
             "dependencyGraph": graph_status("Missing", "Missing", "Missing"),
         }),
@@ -227,6 +230,23 @@ fn explain_next_attempt_is_relative() {
         text.contains("next attempt: 2026-01-01T12:00:25Z (in 25s)"),
         "{text}"
     );
+}
+
+#[test]
+fn explain_paused_lists_paused_and_suggests_unpausing() {
+    let mut cp = recovering();
+    let st = cp.status.as_mut().unwrap();
+    st.conditions = serde_json::from_value(json!([
+        {"type": "Paused", "status": "True", "reason": "Paused", "message": "the Cluster has spec.paused", "lastTransitionTime": "2026-01-01T11:59:00Z"},
+        {"type": "Remediating", "status": "True", "reason": "Remediating", "message": "RecreateWorkspace", "lastTransitionTime": "2026-01-01T11:59:00Z"},
+    ]))
+    .unwrap();
+    let text = explain(&cp, now());
+    assert!(
+        text.contains("Failing conditions:\n  Paused=True Paused: the Cluster has spec.paused\n\n"),
+        "{text}"
+    );
+    assert!(text.contains("Suggestion: reconciliation is paused"), "{text}");
 }
 
 #[test]
