@@ -416,6 +416,23 @@ async fn kubectl_capt_shows_ready_and_failed_control_planes_and_retries() {
     );
     assert!(String::from_utf8_lossy(&svg.stdout).contains("<svg"));
 
+    // JSON is the status form: it reads back as what the operator wrote.
+    let run = kubectl_capt(&path, &["graph", "prod-cp", "-o", "json"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let parsed: capt_controlplane::api::DependencyGraphStatus = serde_json::from_str(&run.stdout).unwrap();
+    let stored = cps
+        .get("prod-cp")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .dependency_graph
+        .unwrap();
+    assert_eq!(parsed, stored);
+    let run = kubectl_capt(&path, &["graph", "prod-cp", "-o", "mermaid"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.starts_with("flowchart"), "{}", run.stdout);
+
     let run = kubectl_capt(&path, &["explain", "broken-cp"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("${vpc_id}"), "{}", run.stdout);
