@@ -528,8 +528,8 @@ pub fn history(cp: &CAPTControlPlane, now: Timestamp) -> String {
 }
 
 /// Why `kubectl capt retry` refuses, or `None` when the control plane is Failed and a retry
-/// applies: the operator only acts on the retry annotation in Failed, so setting it elsewhere
-/// would be a silent no-op waiting to fire later.
+/// applies: the operator reads the retry annotation only in Failed, so one set in another state
+/// would linger and fire at some later failure nobody asked to retry.
 pub fn retry_refusal(cp: &CAPTControlPlane) -> Option<String> {
     let state = state_of(cp);
     (state != "Failed").then(|| {
