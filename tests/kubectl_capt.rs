@@ -461,6 +461,11 @@ async fn kubectl_capt_shows_ready_and_failed_control_planes_and_retries() {
     );
     let run = kubectl_capt(&path, &["graph", "prod-cp", "-o", "png"]).await;
     assert_eq!(run.code, 2, "{}", run.stderr);
+    for args in [&["status", "-A", "-n", "x"][..], &["-n", "x", "status", "-A"]] {
+        let run = kubectl_capt(&path, args).await;
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert!(run.stderr.contains("cannot be used with"), "{}", run.stderr);
+    }
 
     // Retry refuses what is not Failed, with exit code 3 and nothing written.
     let run = kubectl_capt(&path, &["retry", "prod-cp"]).await;

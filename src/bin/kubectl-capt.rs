@@ -7,7 +7,7 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use capt_controlplane::{api::CAPTControlPlane, cli, graph::Format};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use kube::{
     Api, Client, Config, ResourceExt,
     api::{ListParams, Patch, PatchParams},
@@ -115,6 +115,20 @@ impl From<kube::Error> for Failure {
 async fn main() -> ExitCode {
     // clap exits with 2 on usage errors and 0 for --help and --version.
     let args = Args::parse();
+    if let Command::Status {
+        all_namespaces: true, ..
+    } = args.command
+        && args.namespace.is_some()
+    {
+        // clap checks the conflict only when -n follows the subcommand; `-n NS status -A` is
+        // caught here, with clap's message and exit code.
+        Args::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "the argument '--all-namespaces' cannot be used with '--namespace <NAMESPACE>'",
+            )
+            .exit();
+    }
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Error(message)) => {

@@ -243,7 +243,7 @@ pub fn explain(cp: &CAPTControlPlane, now: Timestamp) -> String {
         .map(|t| format!(" since {}", when(t.0, now)))
         .unwrap_or_default();
 
-    if st.ready && state == "Ready" {
+    if state == "Ready" {
         let _ = writeln!(out, "{id} is Ready{since}.");
         let version = st.version.as_deref().unwrap_or(&cp.spec.version);
         let _ = writeln!(out, "Version: {version}");
