@@ -173,8 +173,8 @@ impl Demo {
             capt_testkit::kubeconfig::to_yaml(&operator_config).context("writing the operator kubeconfig")?;
         write_private(&kubeconfig, &yaml)?;
         let log = args.dir.join("operator.log");
-        self.operator_log = Some(log.clone());
         let (child, health_port, metrics_port) = start_operator(&kubeconfig, &log).await?;
+        self.operator_log = Some(log.clone());
         self.operator = Some(child);
         wait_operator_ready(self.operator.as_mut(), health_port).await?;
         println!(
@@ -291,7 +291,9 @@ impl Demo {
 
     /// Stops the operator (SIGTERM, then wait), the simulator and the plane.
     async fn stop(&mut self) {
+        let mut stopped = Vec::new();
         if let Some(mut child) = self.operator.take() {
+            stopped.push("the operator");
             if let Some(pid) = child.id() {
                 let _ = std::process::Command::new("kill")
                     .args(["-TERM", &pid.to_string()])
@@ -310,11 +312,15 @@ impl Demo {
         }
         if let Some(simulator) = self.simulator.take() {
             simulator.shutdown().await;
+            stopped.push("the simulator");
         }
         if let Some(plane) = self.plane.take() {
             plane.stop();
+            stopped.push("the local control plane");
         }
-        println!("Stopped the operator, the simulator and the local control plane.");
+        if !stopped.is_empty() {
+            println!("Stopped {}.", stopped.join(", "));
+        }
     }
 }
 
