@@ -663,6 +663,8 @@ fn print_recovery(cp: &CAPTControlPlane) {
 /// that lasted less than a poll interval is still shown.
 struct LiveView {
     tty: bool,
+    /// Terminal width: live lines are cut to fit, since a wrapped line would break the redraw.
+    columns: usize,
     /// Live lines currently on screen (TTY only).
     drawn: usize,
     /// The last line printed per control plane (non-TTY only).
@@ -676,6 +678,7 @@ impl LiveView {
     fn new() -> Self {
         Self {
             tty: std::io::stdout().is_terminal(),
+            columns: terminal_columns().unwrap_or(110),
             drawn: 0,
             last: BTreeMap::new(),
             seen: BTreeMap::new(),
@@ -755,7 +758,11 @@ impl LiveView {
         let lines: Vec<String> = cps.iter().map(progress_line).collect();
         if self.tty {
             for line in &lines {
-                let _ = writeln!(out, "  {}", truncate(line, 110));
+                let _ = writeln!(
+                    out,
+                    "  {}",
+                    truncate(line, self.columns.saturating_sub(3).max(20))
+                );
             }
             self.drawn = lines.len();
         } else {
@@ -805,6 +812,20 @@ fn describe(cp: &CAPTControlPlane) -> String {
         .map(|c| format!("{}={} {}: {}", c.type_, c.status, c.reason, c.message))
         .collect();
     format!("{}; false conditions: {conditions:?}", progress_line(cp))
+}
+
+/// The width of the terminal on stdout, if it is one.
+fn terminal_columns() -> Option<usize> {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` through the pointer, which points to a live,
+    // properly aligned value for the duration of the call; on failure nothing is written.
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+    (ok && size.ws_col > 0).then_some(usize::from(size.ws_col))
 }
 
 fn truncate(line: &str, width: usize) -> String {
