@@ -1,6 +1,10 @@
 //! What every reconcile pass shares: the client, the event recorder, metrics and settings.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use kube::{Client, runtime::events::Recorder};
 
@@ -53,11 +57,77 @@ pub struct Context {
     pub config: Config,
     /// Caches of the objects the reconcilers read.
     pub stores: Stores,
+    /// What this operator last wrote to each control plane.
+    pub written: Arc<WrittenVersions>,
+}
+
+/// The resourceVersion of the last write this operator made to each control plane.
+///
+/// A pass reads the control plane from the cache, which lags behind our own writes until their
+/// watch events arrive. Acting on such an older copy would act on stale status (a retry already
+/// consumed, a recovery attempt already started), so a pass that sees a copy older than its own
+/// last write waits for the newer one instead. Resource versions are opaque in the API contract;
+/// the API server's are etcd revisions, and anything that does not parse as one disables the guard.
+#[derive(Debug, Default)]
+pub struct WrittenVersions(Mutex<HashMap<String, u64>>);
+
+impl WrittenVersions {
+    /// Records a write to `key` that produced `resource_version`.
+    pub fn record(&self, key: &str, resource_version: Option<&str>) {
+        let (Some(rv), Ok(mut map)) = (
+            resource_version.and_then(|v| v.parse::<u64>().ok()),
+            self.0.lock(),
+        ) else {
+            return;
+        };
+        let entry = map.entry(key.to_owned()).or_insert(rv);
+        *entry = (*entry).max(rv);
+    }
+
+    /// Whether `resource_version` is older than our last write to `key`.
+    pub fn is_stale(&self, key: &str, resource_version: Option<&str>) -> bool {
+        let Some(rv) = resource_version.and_then(|v| v.parse::<u64>().ok()) else {
+            return false;
+        };
+        self.0
+            .lock()
+            .map(|map| map.get(key).is_some_and(|&written| rv < written))
+            .unwrap_or(false)
+    }
+
+    /// Forgets `key` (the object is gone).
+    pub fn forget(&self, key: &str) {
+        if let Ok(mut map) = self.0.lock() {
+            map.remove(key);
+        }
+    }
 }
 
 impl Context {
     /// The health interval, never longer than [`MAX_REQUEUE`].
     pub fn health_interval(&self) -> Duration {
         self.config.health_interval.min(MAX_REQUEUE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WrittenVersions;
+
+    #[test]
+    fn a_copy_older_than_our_last_write_is_stale() {
+        let written = WrittenVersions::default();
+        assert!(!written.is_stale("ns/cp", Some("10")), "nothing written yet");
+        written.record("ns/cp", Some("12"));
+        written.record("ns/cp", Some("11"));
+        assert!(written.is_stale("ns/cp", Some("11")));
+        assert!(!written.is_stale("ns/cp", Some("12")));
+        assert!(!written.is_stale("ns/other", Some("1")));
+        assert!(
+            !written.is_stale("ns/cp", Some("not-a-number")),
+            "opaque versions disable the guard"
+        );
+        written.forget("ns/cp");
+        assert!(!written.is_stale("ns/cp", Some("1")));
     }
 }

@@ -492,7 +492,13 @@ impl Pass<'_> {
                 self.configure().await?;
                 let interval = self.health_interval();
                 match self.health().await?.verdict() {
-                    Verdict::Failing(e) => Step::Moved(m.into_degraded(e).into()),
+                    Verdict::Failing(e) => {
+                        // The Ready period that ends here may have been long enough to earn a
+                        // fresh retry budget, even if no healthy pass saw it (operator down).
+                        let since = m.core().entered_at();
+                        self.planner.observe_healthy(&mut self.record, since, self.now);
+                        Step::Moved(m.into_degraded(e).into())
+                    }
                     Verdict::Healthy(_) => {
                         let since = m.core().entered_at();
                         self.planner.observe_healthy(&mut self.record, since, self.now);
@@ -620,6 +626,11 @@ impl Pass<'_> {
 
 async fn reconcile_live(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTControlPlane>) -> Result<Action> {
     let name = cp.name_any();
+    let key = format!("{}/{name}", cp.namespace().unwrap_or_default());
+    if ctx.written.is_stale(&key, cp.resource_version().as_deref()) {
+        // The watch has not delivered our own last write yet; its event will wake us with it.
+        return Ok(Action::requeue(Duration::from_secs(2)));
+    }
     let now = Timestamp::now();
     let time = Time(now);
     let generation = cp.metadata.generation;
@@ -637,7 +648,8 @@ async fn reconcile_live(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTCont
             &time,
         );
         if status::differs(cp.status.as_ref(), &st) {
-            status::apply(api, &name, &st).await?;
+            let written = status::apply(api, &name, &st).await?;
+            ctx.written.record(&key, written.resource_version().as_deref());
         }
         return Ok(Action::await_change());
     }
@@ -665,7 +677,8 @@ async fn reconcile_live(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTCont
                 &time,
             );
             if status::differs(cp.status.as_ref(), &st) {
-                status::apply(api, &name, &st).await?;
+                let written = status::apply(api, &name, &st).await?;
+                ctx.written.record(&key, written.resource_version().as_deref());
                 let ev = kube::runtime::events::Event {
                     type_: kube::runtime::events::EventType::Warning,
                     reason: reason::UNKNOWN_STATE.into(),
@@ -771,15 +784,18 @@ async fn reconcile_live(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTCont
         if pass.retry_consumed {
             annotations.insert(RETRY_ANNOTATION.into(), serde_json::Value::Null);
         }
-        api.patch(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"annotations": annotations}})),
-        )
-        .await?;
+        let written = api
+            .patch(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"annotations": annotations}})),
+            )
+            .await?;
+        ctx.written.record(&key, written.resource_version().as_deref());
     }
     if status::differs(cp.status.as_ref(), &st) {
-        status::apply(api, &name, &st).await?;
+        let written = status::apply(api, &name, &st).await?;
+        ctx.written.record(&key, written.resource_version().as_deref());
     }
     for t in machine.core().transitions() {
         events::publish(ctx, cp, events::transition_event(t)).await;
@@ -1153,6 +1169,7 @@ async fn release(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTControlPlan
     )
     .await?;
     ctx.metrics.set_state(&format!("{namespace}/{name}"), None);
+    ctx.written.forget(&format!("{namespace}/{name}"));
     tracing::info!(controlplane = %name, "control plane released");
     Ok(Cleanup::Done)
 }

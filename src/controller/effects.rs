@@ -137,12 +137,18 @@ pub async fn ensure_spec_fields(
     }
     let namespace = cp.namespace().ok_or(Error::Incomplete("namespace"))?;
     let api: Api<CAPTControlPlane> = Api::namespaced(ctx.client.clone(), &namespace);
-    api.patch(
-        &cp.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": patch})),
-    )
-    .await?;
+    let written = api
+        .patch(
+            &cp.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": patch})),
+        )
+        .await?;
+    // Remembered so a pass that reads an older copy from the cache waits for this one.
+    ctx.written.record(
+        &format!("{namespace}/{}", cp.name_any()),
+        written.resource_version().as_deref(),
+    );
     Ok(())
 }
 

@@ -179,6 +179,7 @@ pub async fn run(
         metrics: runtime.metrics,
         config: config.clone(),
         stores: stores.clone(),
+        written: Default::default(),
     });
     let controller_config = controller::Config::default().concurrency(config.concurrency);
 

@@ -34,8 +34,8 @@ fn strip_times(value: Value) -> Value {
     }
 }
 
-/// Server-side applies `status` to the status subresource of `name`.
-pub async fn apply<K, S>(api: &Api<K>, name: &str, status: &S) -> Result<(), kube::Error>
+/// Server-side applies `status` to the status subresource of `name`; returns the object written.
+pub async fn apply<K, S>(api: &Api<K>, name: &str, status: &S) -> Result<K, kube::Error>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
     S: Serialize,
@@ -50,8 +50,7 @@ where
         &PatchParams::apply(FIELD_MANAGER).force(),
         &Patch::Apply(&patch),
     )
-    .await?;
-    Ok(())
+    .await
 }
 
 #[cfg(test)]

@@ -77,11 +77,37 @@ evidence! {
 /// A recovery action finished; `S` is where the control plane resumes (Provisioning when the
 /// Workspace had to be rebuilt, Configuring when only secrets were, Ready when nothing else is
 /// left to do).
-#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Repaired<S: State> {
     message: String,
     _resume: PhantomData<S>,
 }
+
+// Written by hand: derives would demand the traits of the (uninhabited) state marker.
+impl<S: State> std::fmt::Debug for Repaired<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repaired")
+            .field("resume", &S::NAME)
+            .field("message", &self.message)
+            .finish()
+    }
+}
+
+impl<S: State> Clone for Repaired<S> {
+    fn clone(&self) -> Self {
+        Self {
+            message: self.message.clone(),
+            _resume: PhantomData,
+        }
+    }
+}
+
+impl<S: State> PartialEq for Repaired<S> {
+    fn eq(&self, other: &Self) -> bool {
+        self.message == other.message
+    }
+}
+
+impl<S: State> Eq for Repaired<S> {}
 
 impl<S: State> Repaired<S> {
     pub(crate) fn new(message: impl Into<String>) -> Self {
@@ -146,7 +172,8 @@ pub struct ValidationFacts {
     pub cycle: Option<Vec<String>>,
     /// Permanent errors: unresolvable placeholders, invalid references, bad durations.
     pub invalid: Vec<String>,
-    /// Dependencies that do not exist (yet): worth waiting for, not failing on.
+    /// Dependencies that do not exist yet, or exist but are not ready (a declared dependency
+    /// must be ready before provisioning): worth waiting for, not failing on.
     pub missing: Vec<String>,
 }
 
