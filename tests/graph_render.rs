@@ -12,8 +12,9 @@ use capt_controlplane::{
 };
 
 fn dot_svg(source: &str) -> String {
-    let child = Command::new("dot")
-        .arg("-Tsvg")
+    // Bounded: a Graphviz layout that runs away must fail the test, not hang CI.
+    let child = Command::new("timeout")
+        .args(["120", "dot", "-Tsvg"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -31,6 +32,16 @@ fn dot_svg(source: &str) -> String {
         .write_all(source.as_bytes())
         .expect("write DOT to dot");
     let output = child.wait_with_output().expect("dot runs to completion");
+    assert_ne!(
+        output.status.code(),
+        Some(127),
+        "cannot run Graphviz `dot`: install graphviz (e.g. `apt-get install -y graphviz`)"
+    );
+    assert_ne!(
+        output.status.code(),
+        Some(124),
+        "Graphviz `dot` did not finish within 120 s"
+    );
     assert!(
         output.status.success(),
         "dot rejected the rendering: {}\n--- DOT ---\n{source}",
