@@ -27,7 +27,7 @@ struct Args {
     #[arg(long, env = "WATCH_NAMESPACE")]
     namespace: Option<String>,
 
-    /// Reconcile only objects labelled cluster.x-k8s.io/watch-filter=<VALUE>.
+    /// Reconcile only objects labelled `cluster.x-k8s.io/watch-filter=<VALUE>`.
     #[arg(long, env = "WATCH_FILTER")]
     watch_filter: Option<String>,
 

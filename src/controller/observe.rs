@@ -16,7 +16,7 @@ use crate::{
     graph::{self, ObjectKey},
 };
 
-/// The caches the reconcilers read from, filled by reflectors started in [`super::run`].
+/// The caches the reconcilers read from, filled by the reflectors [`super::run()`] starts.
 #[derive(Clone)]
 pub struct Stores {
     /// WorkspaceTemplates.
