@@ -104,7 +104,11 @@ fn main() -> std::process::ExitCode {
 
 async fn run_all(sizes: &[usize]) -> Result<()> {
     let operator = operator_binary()?;
-    eprintln!("scale: operator binary {}", operator.display());
+    eprintln!(
+        "scale: operator binary {}; extra flags {:?}",
+        operator.display(),
+        extra_operator_args()
+    );
     let mut reports = Vec::new();
     for &n in sizes {
         eprintln!("scale: N={n}: starting a fresh API server");
@@ -166,6 +170,8 @@ struct Report {
     metrics_steady: Traffic,
     /// Operator writes by "verb resource" during provisioning.
     provisioning_writes: BTreeMap<String, usize>,
+    /// Operator requests by "verb resource" in the steady-state window.
+    steady_requests: BTreeMap<String, usize>,
     rss_peak_kib: u64,
     rss_steady_kib: u64,
     cpu_provisioning: f64,
@@ -196,7 +202,7 @@ impl Report {
         format!(
             "scale: N={}: release→all Workspaces Ready {:.2?}, →all control planes Ready {:.2?}; \
              latency p50 {:.1?} p95 {:.1?} p99 {:.1?} max {:.1?}; operator writes during provisioning {:?}; \
-             steady {:?}/min; peak RSS {} KiB; CPU {:.2}+{:.2} s; limit {:.0} status applies/s; load {}",
+             steady {:?}/min {:?}; peak RSS {} KiB; CPU {:.2}+{:.2} s; limit {:.0} status applies/s; load {}",
             self.n,
             self.all_workspaces_ready,
             self.all_ready,
@@ -206,6 +212,7 @@ impl Report {
             self.latencies.last().copied().unwrap_or_default(),
             self.provisioning_writes,
             self.steady,
+            self.steady_requests,
             self.rss_peak_kib,
             self.cpu_provisioning,
             self.cpu_steady,
@@ -432,6 +439,12 @@ async fn run_one(n: usize, operator_bin: &Path) -> Result<Report> {
     report.metrics_steady = request_totals(&admin).await?.since(&metrics_ready);
     let steady_events = plane.audit_events(OPERATOR_USER, steady_from, steady_to)?;
     report.steady = audit_traffic(&steady_events);
+    for e in &steady_events {
+        *report
+            .steady_requests
+            .entry(format!("{} {}", e.verb, resource_of(&e.request_u_r_i)))
+            .or_default() += 1;
+    }
     if report.steady.writes > 0 {
         let writes: Vec<String> = steady_events
             .iter()
@@ -673,6 +686,9 @@ impl Operator {
             ])
             .arg(format!("--metrics-addr=127.0.0.1:{}", free_port()?))
             .arg(format!("--health-addr=127.0.0.1:{health}"))
+            // Extra flags for experiments (`SCALE_OPERATOR_ARGS="--concurrency 16"`); the
+            // report's figures are without.
+            .args(extra_operator_args())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -725,6 +741,13 @@ impl Operator {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
     }
+}
+
+/// `SCALE_OPERATOR_ARGS`, split on whitespace (no quoting: flags and plain values only).
+fn extra_operator_args() -> Vec<String> {
+    std::env::var("SCALE_OPERATOR_ARGS")
+        .map(|a| a.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default()
 }
 
 /// The kernel's clock tick (`getconf CLK_TCK`), 100 when it cannot be asked.
