@@ -1166,6 +1166,7 @@ async fn the_operator_binary_logs_transitions_serves_metrics_and_stops_on_sigter
             "--health-interval-seconds",
             "5",
         ])
+        .args(["--leader-elect", "--leader-election-namespace", w.name()])
         .args([
             "--metrics-addr",
             &format!("127.0.0.1:{metrics_port}"),
@@ -1190,6 +1191,12 @@ async fn the_operator_binary_logs_transitions_serves_metrics_and_stops_on_sigter
     .await
     .unwrap();
     assert!(http_get(health_port, "/healthz").await.0.contains("200"));
+
+    // It reconciles only as the holder of the Lease.
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(w.admin.clone(), w.name());
+    let lease = leases.get("capt-controlplane-leader").await.unwrap();
+    assert!(lease.spec.and_then(|s| s.holder_identity).is_some_and(|h| !h.is_empty()));
 
     let cluster = w.cluster("bin", false).await;
     w.control_plane("bin-cp", &cluster, |_| {}).await;
