@@ -1193,10 +1193,14 @@ async fn the_operator_binary_logs_transitions_serves_metrics_and_stops_on_sigter
     assert!(http_get(health_port, "/healthz").await.0.contains("200"));
 
     // It reconciles only as the holder of the Lease.
-    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
-        Api::namespaced(w.admin.clone(), w.name());
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(w.admin.clone(), w.name());
     let lease = leases.get("capt-controlplane-leader").await.unwrap();
-    assert!(lease.spec.and_then(|s| s.holder_identity).is_some_and(|h| !h.is_empty()));
+    assert!(
+        lease
+            .spec
+            .and_then(|s| s.holder_identity)
+            .is_some_and(|h| !h.is_empty())
+    );
 
     let cluster = w.cluster("bin", false).await;
     w.control_plane("bin-cp", &cluster, |_| {}).await;
