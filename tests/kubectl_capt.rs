@@ -7,7 +7,7 @@
 //! suffix, the API server's port, timestamps and durations; in the history table also runs of
 //! spaces, because its column widths follow the lengths of the relative times in it.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use capt_controlplane::{
     api::{
@@ -15,77 +15,41 @@ use capt_controlplane::{
         WorkspaceTemplate, WorkspaceTemplateReference,
     },
     controller::{self, Config, run::Runtime},
-    metrics::Metrics,
 };
 use capt_testkit::{SimulatedCluster, Simulator, SimulatorConfig, TestNamespace};
-use futures::FutureExt;
 use kube::{
     Api, Client, ResourceExt,
     api::{DynamicObject, PostParams},
     core::{ApiResource, GroupVersionKind},
-    runtime::events::{Recorder, Reporter},
 };
 use serde_json::json;
-use tokio::sync::{oneshot, watch};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A running in-process operator, started as `tests/operator.rs` does (with the admin client:
-/// RBAC is that file's concern, not the plugin's).
-struct Operator {
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-}
+/// A running in-process operator (the admin client: RBAC is `tests/operator.rs`'s concern, not
+/// the plugin's).
+struct Operator(controller::Running);
 
 impl Operator {
     async fn start(client: Client, namespace: &str) -> Operator {
-        let mut registry = prometheus_client::registry::Registry::default();
-        let metrics = Arc::new(Metrics::new(&mut registry));
-        let recorder = Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: "capt-controlplane".into(),
-                instance: None,
-            },
-        );
         let config = Config {
             namespace: Some(namespace.to_owned()),
             health_interval: Duration::from_secs(2),
             ..Config::default()
         };
-        let (stop, stopped) = oneshot::channel::<()>();
-        let shutdown = async move {
-            let _ = stopped.await;
-        }
-        .boxed()
-        .shared();
-        let (ready_tx, mut ready_rx) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            if let Err(e) = controller::run(
-                Runtime {
-                    client,
-                    recorder,
-                    metrics,
-                },
-                config,
-                ready_tx,
-                shutdown,
-            )
+        let mut running = controller::spawn(Runtime::new(client), config);
+        let synced = tokio::time::timeout(TIMEOUT, running.ready())
             .await
-            {
-                panic!("operator failed: {e}");
-            }
-        });
-        tokio::time::timeout(TIMEOUT, ready_rx.wait_for(|r| *r))
-            .await
-            .expect("operator caches sync")
-            .unwrap();
-        Operator { stop, task }
+            .expect("operator caches sync in time");
+        assert!(synced, "the operator stopped before its caches synced");
+        Operator(running)
     }
 
     async fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = tokio::time::timeout(TIMEOUT, self.task).await;
+        tokio::time::timeout(TIMEOUT, self.0.stop())
+            .await
+            .expect("operator stops in time")
+            .unwrap();
     }
 }
 

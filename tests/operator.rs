@@ -4,7 +4,7 @@
 //! `manifests/rbac/role.yaml`, so tests can run in parallel and the audit log tells their writes
 //! apart.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, time::Duration};
 
 use capt_controlplane::{
     api::{
@@ -13,21 +13,17 @@ use capt_controlplane::{
         WorkspaceTemplateApply, WorkspaceTemplateReference,
     },
     controller::{self, Config, run::Runtime},
-    metrics::Metrics,
 };
 use capt_testkit::{
     Script, ScriptKey, SimulatedCluster, Simulator, SimulatorConfig, SimulatorHandle, TestNamespace,
 };
-use futures::FutureExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::{
     Api, Client, ResourceExt,
     api::{DeleteParams, DynamicObject, ObjectMeta, Patch, PatchParams, PostParams},
     core::{ApiResource, GroupVersionKind},
-    runtime::events::{Recorder, Reporter},
 };
 use serde_json::json;
-use tokio::sync::{oneshot, watch};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 const ROLE: &str = include_str!("../manifests/rbac/role.yaml");
@@ -46,61 +42,29 @@ fn workspace_ar() -> ApiResource {
     )
 }
 
-/// A running operator instance.
-struct Operator {
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-}
+/// A running operator instance: the library's own embedding API.
+struct Operator(controller::Running);
 
 impl Operator {
     async fn start(client: Client, namespace: &str) -> Operator {
-        let mut registry = prometheus_client::registry::Registry::default();
-        let metrics = Arc::new(Metrics::new(&mut registry));
-        let recorder = Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: "capt-controlplane".into(),
-                instance: None,
-            },
-        );
         let config = Config {
             namespace: Some(namespace.to_owned()),
             health_interval: Duration::from_secs(2),
             ..Config::default()
         };
-        let (stop, stopped) = oneshot::channel::<()>();
-        let shutdown = async move {
-            let _ = stopped.await;
-        }
-        .boxed()
-        .shared();
-        let (ready_tx, mut ready_rx) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            if let Err(e) = controller::run(
-                Runtime {
-                    client,
-                    recorder,
-                    metrics,
-                },
-                config,
-                ready_tx,
-                shutdown,
-            )
+        let mut running = controller::spawn(Runtime::new(client), config);
+        let synced = tokio::time::timeout(TIMEOUT, running.ready())
             .await
-            {
-                panic!("operator failed: {e}");
-            }
-        });
-        tokio::time::timeout(TIMEOUT, ready_rx.wait_for(|r| *r))
-            .await
-            .expect("operator caches sync")
-            .unwrap();
-        Operator { stop, task }
+            .expect("operator caches sync in time");
+        assert!(synced, "the operator stopped before its caches synced");
+        Operator(running)
     }
 
     async fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = tokio::time::timeout(TIMEOUT, self.task).await;
+        tokio::time::timeout(TIMEOUT, self.0.stop())
+            .await
+            .expect("operator stops in time")
+            .unwrap();
     }
 }
 

@@ -22,7 +22,7 @@ pub mod status;
 
 pub use context::{Config, Context};
 pub use observe::Stores;
-pub use run::run;
+pub use run::{Running, Runtime, run, spawn};
 
 /// Errors of a reconcile pass. Transient ones are retried with backoff by the error policy.
 #[derive(Debug, thiserror::Error)]

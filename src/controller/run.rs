@@ -70,6 +70,64 @@ pub struct Runtime {
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 
+impl Runtime {
+    /// A runtime for `client` with fresh metrics (in their own registry) and an event recorder
+    /// reporting as `capt-controlplane`.
+    pub fn new(client: Client) -> Self {
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = Arc::new(crate::metrics::Metrics::new(&mut registry));
+        let reporter = kube::runtime::events::Reporter {
+            controller: "capt-controlplane".into(),
+            instance: None,
+        };
+        let recorder = kube::runtime::events::Recorder::new(client.clone(), reporter);
+        Self {
+            client,
+            recorder,
+            metrics,
+        }
+    }
+}
+
+/// An operator running in the background of this process: embedded in another program, or in
+/// tests. Dropping it does not stop it; [`Running::stop`] does, gracefully.
+pub struct Running {
+    stop: tokio::sync::oneshot::Sender<()>,
+    ready: watch::Receiver<bool>,
+    task: tokio::task::JoinHandle<Result<(), kube::Error>>,
+}
+
+impl Running {
+    /// Waits until every cache has synced; `false` if the operator stopped first.
+    pub async fn ready(&mut self) -> bool {
+        self.ready.wait_for(|r| *r).await.is_ok()
+    }
+
+    /// Stops reconciling (running passes finish) and waits for the controllers to end.
+    pub async fn stop(self) -> Result<(), kube::Error> {
+        let _ = self.stop.send(());
+        match self.task.await {
+            Ok(result) => result,
+            // A panicked or cancelled task has nothing left to stop.
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// Starts both controllers on the current tokio runtime and returns at once.
+pub fn spawn(runtime: Runtime, config: Config) -> Running {
+    use futures::FutureExt;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        let _ = stopped.await;
+    }
+    .boxed()
+    .shared();
+    let (ready_tx, ready) = watch::channel(false);
+    let task = tokio::spawn(run(runtime, config, ready_tx, shutdown));
+    Running { stop, ready, task }
+}
+
 /// One watch per resource, shared by the cache and both controllers. The reflector applies each
 /// event to the cache *before* passing the object on, so a reconcile never reads an older state
 /// than the one that woke it; deletions are passed on too.
