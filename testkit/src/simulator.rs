@@ -255,7 +255,15 @@ struct Memory {
 
 fn error_policy(_: Arc<DynamicObject>, error: &Error, ctx: Arc<Context>) -> Action {
     tracing::debug!(api = %ctx.api, %error, "simulator reconcile failed; retrying");
-    Action::requeue(Duration::from_millis(200))
+    match error {
+        // A conflict means the copy we worked from was stale: the watch event of the newer
+        // version wakes us anyway. Retrying fast on the same stale copy only piles up
+        // conflicts (thousands per second with a thousand Workspaces), so this is a safety net.
+        Error::Kube(kube::Error::Api(status)) if status.code == 409 => {
+            Action::requeue(Duration::from_secs(5))
+        }
+        _ => Action::requeue(Duration::from_millis(200)),
+    }
 }
 
 /// One step of the provider for one Workspace. Each call makes at most one kind of change and
