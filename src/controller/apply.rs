@@ -52,9 +52,10 @@ use crate::{
     render,
 };
 
-/// The Workspace an apply renders: its name minus a trailing `-apply` (upstream's rule).
+/// The Workspace an apply renders: its name minus a trailing `-apply` (upstream's rule; one
+/// definition, shared with the dependency graph).
 pub fn workspace_name(apply_name: &str) -> String {
-    apply_name.strip_suffix("-apply").unwrap_or(apply_name).to_owned()
+    crate::graph::rendered_workspace_name(apply_name).to_owned()
 }
 
 /// The Workspace API object for the rendered `spec`, as a server-side apply body.
