@@ -246,12 +246,24 @@ impl World {
     }
 
     async fn wait_state(&self, name: &str, state: &str) -> CAPTControlPlane {
-        let what = format!("control plane {name} in state {state}");
+        self.wait_cp(name, &format!("state {state}"), |cp| {
+            cp.status.as_ref().and_then(|s| s.state.as_deref()) == Some(state)
+        })
+        .await
+    }
+
+    /// Polls control plane `name` until `holds`; on timeout, fails with its state, operation and
+    /// false conditions.
+    async fn wait_cp(
+        &self,
+        name: &str,
+        what: &str,
+        holds: impl Fn(&CAPTControlPlane) -> bool,
+    ) -> CAPTControlPlane {
+        let what = format!("control plane {name}: {what}");
         capt_testkit::wait_for(&what, TIMEOUT, || async {
             let cp = self.cps().get_opt(name).await?;
-            Ok::<_, kube::Error>(
-                cp.filter(|cp| cp.status.as_ref().and_then(|s| s.state.as_deref()) == Some(state)),
-            )
+            Ok::<_, kube::Error>(cp.filter(|cp| holds(cp)))
         })
         .await
         .unwrap_or_else(|e| {
@@ -670,14 +682,12 @@ async fn deleted_workspace_degrades_and_is_recreated() {
         .await
         .unwrap();
     w.wait_state("gone-cp", "Degraded").await;
-    let after = capt_testkit::wait_for("Ready again with a recovery recorded", TIMEOUT, || async {
-        let cp = w.cps().get("gone-cp").await?;
-        let ready = cp.status.as_ref().and_then(|s| s.state.as_deref()) == Some("Ready");
-        let recovered = transitions(&cp).len() > transitions(&before).len();
-        Ok::<_, kube::Error>((ready && recovered).then_some(cp))
-    })
-    .await
-    .unwrap();
+    let after = w
+        .wait_cp("gone-cp", "Ready again with a recovery recorded", |cp| {
+            cp.status.as_ref().and_then(|s| s.state.as_deref()) == Some("Ready")
+                && transitions(cp).len() > transitions(&before).len()
+        })
+        .await;
     let moves = transitions(&after);
     assert!(moves.contains(&("Ready".into(), "Degraded".into())), "{moves:?}");
     assert!(
@@ -731,26 +741,17 @@ async fn failed_reapply_while_workspace_stays_ready_degrades() {
     })
     .await
     .unwrap();
-    let cp = capt_testkit::wait_for("control plane leaves Ready", TIMEOUT, || async {
-        let cp = w.cps().get("drift-cp").await?;
-        let state = cp.status.as_ref().and_then(|s| s.state.clone());
-        Ok::<_, kube::Error>((state.as_deref() == Some("Degraded")).then_some(cp))
-    })
-    .await
-    .unwrap();
+    let cp = w.wait_state("drift-cp", "Degraded").await;
     assert!(
         transitions(&cp).contains(&("Ready".into(), "Degraded".into())),
         "{:?}",
         transitions(&cp)
     );
     // The failing check names the provider's error once the provider has reported it.
-    capt_testkit::wait_for("Healthy=False naming the failed update", TIMEOUT, || async {
-        let cp = w.cps().get("drift-cp").await?;
-        let healthy = condition(&cp, "Healthy").cloned();
-        Ok::<_, kube::Error>(healthy.filter(|c| c.status == "False" && c.message.contains("update failed")))
+    w.wait_cp("drift-cp", "Healthy=False naming the failed update", |cp| {
+        condition(cp, "Healthy").is_some_and(|c| c.status == "False" && c.message.contains("update failed"))
     })
-    .await
-    .unwrap();
+    .await;
     w.finish().await;
 }
 
@@ -773,22 +774,12 @@ async fn version_upgrade_reprovisions_the_workspace() {
         )
         .await
         .unwrap();
-    let cp = capt_testkit::wait_for("Ready at 1.32", TIMEOUT, || async {
-        let cp = w.cps().get("up-cp").await?;
-        let st = cp.status.clone().unwrap_or_default();
-        Ok::<_, kube::Error>(
-            (st.state.as_deref() == Some("Ready") && st.version.as_deref() == Some("1.32")).then_some(cp),
-        )
-    })
-    .await
-    .unwrap_or_else(|e| {
-        panic!(
-            "{e}: {:#?}",
-            futures::executor::block_on(w.cps().get("up-cp"))
-                .ok()
-                .and_then(|c| c.status)
-        )
-    });
+    let cp = w
+        .wait_cp("up-cp", "Ready at 1.32", |cp| {
+            let st = cp.status.clone().unwrap_or_default();
+            st.state.as_deref() == Some("Ready") && st.version.as_deref() == Some("1.32")
+        })
+        .await;
     let moves = transitions(&cp);
     assert!(
         moves.ends_with(&pairs(&[
@@ -813,17 +804,11 @@ async fn pause_by_cluster_and_by_annotation_stops_writes() {
     w.template("eks", &[]).await;
     let cluster = w.cluster("still", true).await;
     w.control_plane("still-cp", &cluster, |_| {}).await;
-    let cp = capt_testkit::wait_for("Paused condition", TIMEOUT, || async {
-        let cp = w.cps().get("still-cp").await?;
-        Ok::<_, kube::Error>(
-            condition(&cp, "Paused")
-                .filter(|c| c.status == "True")
-                .is_some()
-                .then_some(cp),
-        )
-    })
-    .await
-    .unwrap();
+    let cp = w
+        .wait_cp("still-cp", "Paused condition", |cp| {
+            condition(cp, "Paused").is_some_and(|c| c.status == "True")
+        })
+        .await;
     assert!(condition(&cp, "Paused").unwrap().message.contains("spec.paused"));
     // Paused: nothing but that condition is written, and nothing is created.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -856,17 +841,11 @@ async fn pause_by_cluster_and_by_annotation_stops_writes() {
         )
         .await
         .unwrap();
-    let cp = capt_testkit::wait_for("Paused by annotation", TIMEOUT, || async {
-        let cp = w.cps().get("still-cp").await?;
-        Ok::<_, kube::Error>(
-            condition(&cp, "Paused")
-                .filter(|c| c.status == "True")
-                .is_some()
-                .then_some(cp),
-        )
-    })
-    .await
-    .unwrap();
+    let cp = w
+        .wait_cp("still-cp", "Paused by annotation", |cp| {
+            condition(cp, "Paused").is_some_and(|c| c.status == "True")
+        })
+        .await;
     assert!(condition(&cp, "Paused").unwrap().message.contains("annotation"));
     w.finish().await;
 }
@@ -1006,17 +985,11 @@ async fn foreign_kubeconfig_secret_is_never_overwritten() {
         .unwrap();
     let cluster = w.cluster("mine", false).await;
     w.control_plane("mine-cp", &cluster, |_| {}).await;
-    let cp = capt_testkit::wait_for("KubeconfigReady=False/SecretNotOwned", TIMEOUT, || async {
-        let cp = w.cps().get("mine-cp").await?;
-        Ok::<_, kube::Error>(
-            condition(&cp, "KubeconfigReady")
-                .filter(|c| c.reason == "SecretNotOwned")
-                .is_some()
-                .then_some(cp),
-        )
-    })
-    .await
-    .unwrap();
+    let cp = w
+        .wait_cp("mine-cp", "KubeconfigReady=False/SecretNotOwned", |cp| {
+            condition(cp, "KubeconfigReady").is_some_and(|c| c.reason == "SecretNotOwned")
+        })
+        .await;
     assert_eq!(
         cp.status.as_ref().and_then(|s| s.state.as_deref()),
         Some("Configuring")
