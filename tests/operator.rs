@@ -285,6 +285,21 @@ impl World {
         capt_testkit::wait_for_deletion(api, name, TIMEOUT).await.unwrap();
     }
 
+    /// Waits until an event about `name` has this type and reason. The operator publishes events
+    /// after it writes the status, so a test that has just seen a state may be ahead of them.
+    async fn wait_event(&self, name: &str, type_: &str, reason: &str) {
+        let what = format!("{type_} event {reason} about {name}");
+        let found = capt_testkit::wait_for(&what, TIMEOUT, || async {
+            let events = self.events(name).await;
+            let seen = events.iter().any(|(t, r)| t == type_ && r == reason);
+            Ok::<_, std::convert::Infallible>(seen.then_some(()))
+        })
+        .await;
+        if let Err(e) = found {
+            panic!("{e}\nevents: {:?}", self.events(name).await);
+        }
+    }
+
     /// Events about `name`, as (type, reason).
     async fn events(&self, name: &str) -> Vec<(String, String)> {
         let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(self.admin.clone(), self.name());
@@ -458,6 +473,8 @@ async fn happy_path_reaches_ready_with_contract_fields_secrets_and_events() {
     assert!(ca.data.unwrap().contains_key("tls.crt"));
 
     // One event per transition, in order.
+    w.wait_event("prod-control-plane", "Normal", "ControlPlaneReady")
+        .await;
     let events = w.events("prod-control-plane").await;
     let reasons: Vec<&str> = events.iter().map(|(_, r)| r.as_str()).collect();
     assert_eq!(
@@ -557,12 +574,7 @@ async fn cyclic_waits_fail_with_the_cycle_and_a_fixed_spec_recovers() {
         message.contains("cyc-a-apply") && message.contains("cyc-b-apply"),
         "{message}"
     );
-    assert!(
-        w.events("cyc-cp")
-            .await
-            .iter()
-            .any(|(t, r)| t == "Warning" && r == "DependencyCycle")
-    );
+    w.wait_event("cyc-cp", "Warning", "DependencyCycle").await;
 
     // Fix the spec: drop the dependency on the cycle.
     w.cps()
@@ -639,12 +651,7 @@ async fn exhausted_retries_fail_terminally_and_the_retry_annotation_resumes() {
     let st = cp.status.clone().unwrap();
     assert_eq!(st.failure_reason.as_deref(), Some("RetriesExhausted"));
     assert!(st.failure_message.unwrap().contains("InvalidParameterException"));
-    assert!(
-        w.events("doomed-cp")
-            .await
-            .iter()
-            .any(|(t, r)| t == "Warning" && r == "RetriesExhausted")
-    );
+    w.wait_event("doomed-cp", "Warning", "RetriesExhausted").await;
 
     w.sim()
         .clear_script(&ScriptKey::namespaced(w.name(), "doomed-cp-eks-controlplane"));
