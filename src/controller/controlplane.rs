@@ -193,16 +193,18 @@ impl Pass<'_> {
     }
 
     async fn health(&mut self) -> Result<&HealthReport> {
-        let built = graph::build(&self.obs.observed(self.cp, self.ctx));
+        let built = build_graph(self.cp, self.ctx, &self.obs);
         let mut broken = built.graph.broken_dependencies(&built.root).unwrap_or_default();
         // Unknown means "not observed" (the operator does not watch ProviderConfigs), not broken.
         broken.retain(|b| b.status != graph::NodeStatus::Unknown);
         let uid = self.cp.uid().unwrap_or_default();
-        let secret_state = |name: &str| match self.obs.secret_owned_by(name, &uid) {
-            None => SecretState::Missing,
-            Some(true) => SecretState::Owned,
-            Some(false) => SecretState::NotOwned,
-        };
+        let namespace = self.cp.namespace().unwrap_or_default();
+        let secret_state =
+            |name: &str| match observe::secret_owned_by(&self.ctx.stores, &namespace, name, &uid) {
+                None => SecretState::Missing,
+                Some(true) => SecretState::Owned,
+                Some(false) => SecretState::NotOwned,
+            };
         // What this pass wrote is fresher than the cache, which may not have seen it yet.
         let written = |outcome: &SecretOutcome| match outcome {
             SecretOutcome::Ready => SecretState::Owned,
@@ -716,7 +718,7 @@ async fn reconcile_live(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTCont
         .or_else(|| cluster_ref(&cp.metadata).map(|r| r.name))
         .unwrap_or_else(|| name.clone());
 
-    let built = graph::build(&obs.observed(cp, ctx));
+    let built = build_graph(cp, ctx, &obs);
     let mut validation = built.graph.validation_facts();
     validation.invalid.extend(invalid);
     validation
@@ -813,13 +815,20 @@ fn user_spec_hash(cp: &CAPTControlPlane) -> String {
     render::spec_hash(&serde_json::to_value(&spec).unwrap_or_default())
 }
 
+/// The control plane's dependency graph, from the caches.
+fn build_graph(cp: &CAPTControlPlane, ctx: &Context, obs: &Observation) -> graph::BuiltGraph {
+    let facts = observe::CachedFacts {
+        stores: &ctx.stores,
+        workspace_api: ctx.config.workspace_api,
+    };
+    graph::build_from(&obs.subject(cp, ctx), &facts)
+}
+
 /// Placeholders the template uses that the control plane gives no value.
 fn unresolved_placeholders(cp: &CAPTControlPlane, obs: &Observation, cluster_name: &str) -> Vec<String> {
     let namespace = cp.namespace().unwrap_or_default();
     let tref = &cp.spec.workspace_template_ref;
-    let Some(template) = obs.templates.iter().find(|t| {
-        t.name_any() == tref.name && t.namespace().as_deref() == Some(tref.namespace_or(&namespace))
-    }) else {
+    let Some(template) = &obs.template else {
         return Vec::new();
     };
     let provided = effects::variables(cp, cluster_name);

@@ -1,7 +1,7 @@
 //! What a control plane's reconcile pass looks at, read from the shared caches (no API request)
 //! except the connection secret's data, which is fetched only when a pass needs it.
 
-use std::collections::BTreeMap;
+use std::{borrow::Cow, collections::BTreeMap, sync::Arc};
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::{
@@ -12,8 +12,11 @@ use kube::{
 
 use super::{Context, Error, Result};
 use crate::{
-    api::{CAPTControlPlane, ClusterView, WorkspaceTemplate, WorkspaceTemplateApply, WorkspaceView, cluster},
-    graph::{self, ObjectKey},
+    api::{
+        CAPTControlPlane, ClusterView, WorkspaceApi, WorkspaceTemplate, WorkspaceTemplateApply,
+        WorkspaceView, cluster,
+    },
+    graph,
 };
 
 /// The caches the reconcilers read from, filled by the reflectors [`super::run()`] starts.
@@ -43,51 +46,39 @@ pub struct Observation {
     /// The name the control plane's apply has (or will have).
     pub apply_name: String,
     /// The control plane's apply.
-    pub apply: Option<std::sync::Arc<WorkspaceTemplateApply>>,
+    pub apply: Option<Arc<WorkspaceTemplateApply>>,
     /// Its Workspace.
     pub workspace: Option<WorkspaceView>,
     /// The raw Workspace, for creation times and annotations.
-    pub workspace_object: Option<std::sync::Arc<DynamicObject>>,
-    /// Templates in the caches.
-    pub templates: Vec<WorkspaceTemplate>,
-    /// Applies in the control plane's namespace.
-    pub applies: Vec<WorkspaceTemplateApply>,
-    /// Workspaces (views) the graph may lead to.
-    pub workspaces: Vec<WorkspaceView>,
-    /// Secrets that exist, by key.
-    pub secrets: Vec<ObjectKey>,
-    /// Secrets' metadata in the namespace, by name, for ownership checks.
-    pub secret_meta: BTreeMap<String, std::sync::Arc<PartialObjectMeta<Secret>>>,
+    pub workspace_object: Option<Arc<DynamicObject>>,
+    /// The control plane's WorkspaceTemplate.
+    pub template: Option<Arc<WorkspaceTemplate>>,
 }
 
 impl Observation {
-    /// The graph's view of these facts.
-    pub fn observed<'a>(&'a self, cp: &'a CAPTControlPlane, ctx: &Context) -> graph::Observed<'a> {
-        graph::Observed {
+    /// The graph's subject: this control plane and its Cluster.
+    pub fn subject<'a>(&'a self, cp: &'a CAPTControlPlane, ctx: &Context) -> graph::Subject<'a> {
+        graph::Subject {
             control_plane: cp,
             cluster: self.cluster.as_ref(),
-            templates: &self.templates,
-            applies: &self.applies,
-            workspaces: &self.workspaces,
             workspace_api: ctx.config.workspace_api,
-            secrets: &self.secrets,
-            config_maps: &[],
-            provider_configs: None,
         }
-    }
-
-    /// Whether the secret `name` exists and is controlled by the object with `uid`.
-    pub fn secret_owned_by(&self, name: &str, uid: &str) -> Option<bool> {
-        let meta = self.secret_meta.get(name)?;
-        Some(
-            meta.owner_references()
-                .iter()
-                .any(|o| o.uid == uid && o.controller == Some(true)),
-        )
     }
 }
 
-/// Reads the control plane's world from the caches.
+/// Whether the secret `namespace/name` exists (by the cache) and is controlled by the object
+/// with `uid`.
+pub fn secret_owned_by(stores: &Stores, namespace: &str, name: &str, uid: &str) -> Option<bool> {
+    let meta = stores.secrets.get(&ObjectRef::new(name).within(namespace))?;
+    Some(
+        meta.owner_references()
+            .iter()
+            .any(|o| o.uid == uid && o.controller == Some(true)),
+    )
+}
+
+/// Reads the control plane's world from the caches: the objects it names, by name, so a pass
+/// costs the same with ten control planes in the namespace or ten thousand.
 pub fn observe(cp: &CAPTControlPlane, ctx: &Context, stores: &Stores) -> Result<Observation> {
     let namespace = cp.namespace().ok_or(Error::Incomplete("namespace"))?;
     let cluster = match cluster::cluster_ref(&cp.metadata) {
@@ -111,53 +102,102 @@ pub fn observe(cp: &CAPTControlPlane, ctx: &Context, stores: &Stores) -> Result<
     let apply = stores
         .applies
         .get(&ObjectRef::new(&apply_name).within(&namespace));
-
-    let in_scope =
-        |ns: Option<String>| !ctx.config.workspace_api.is_namespaced() || ns.as_deref() == Some(&namespace);
-    let mut workspaces = Vec::new();
-    let mut workspace = None;
-    let mut workspace_object = None;
-    let ws_name = graph::rendered_workspace_name(&apply_name).to_owned();
-    for obj in stores.workspaces.state() {
-        if !in_scope(obj.namespace()) {
-            continue;
-        }
-        let view = WorkspaceView::from_dynamic(&obj).map_err(|e| Error::Malformed(e.to_string()))?;
-        if view.name == ws_name {
-            workspace = Some(view.clone());
-            workspace_object = Some(obj.clone());
-        }
-        workspaces.push(view);
-    }
-    let templates = stores.templates.state().iter().map(|t| (**t).clone()).collect();
-    let applies = stores
-        .applies
-        .state()
-        .iter()
-        .filter(|a| a.namespace().as_deref() == Some(&namespace))
-        .map(|a| (**a).clone())
-        .collect();
-    let mut secrets = Vec::new();
-    let mut secret_meta = BTreeMap::new();
-    for s in stores.secrets.state() {
-        let ns = s.namespace().unwrap_or_default();
-        if ns == namespace {
-            secret_meta.insert(s.name_any(), s.clone());
-        }
-        secrets.push(ObjectKey::new(ns, s.name_any()));
-    }
+    let workspace_object = stores.workspace(
+        ctx.config.workspace_api,
+        &namespace,
+        graph::rendered_workspace_name(&apply_name),
+    );
+    let workspace = workspace_object
+        .as_deref()
+        .map(WorkspaceView::from_dynamic)
+        .transpose()
+        .map_err(|e| Error::Malformed(e.to_string()))?;
+    let tref = &cp.spec.workspace_template_ref;
+    let template = stores
+        .templates
+        .get(&ObjectRef::new(&tref.name).within(tref.namespace_or(&namespace)));
     Ok(Observation {
         cluster,
         apply_name,
         apply,
         workspace,
         workspace_object,
-        templates,
-        applies,
-        workspaces,
-        secrets,
-        secret_meta,
+        template,
     })
+}
+
+impl Stores {
+    /// The cached Workspace `name`: in `namespace` for the namespaced API, cluster-scoped for the
+    /// legacy one.
+    pub fn workspace(&self, api: WorkspaceApi, namespace: &str, name: &str) -> Option<Arc<DynamicObject>> {
+        let r = ObjectRef::new_with(name, api.api_resource());
+        let r = if api.is_namespaced() {
+            r.within(namespace)
+        } else {
+            r
+        };
+        self.workspaces.get(&r)
+    }
+}
+
+/// The caches as [`graph::Facts`]: every lookup is one hash-map read, except the scans the
+/// builder asks for when no name leads to an apply (see [`graph::Facts::for_each_apply`]).
+pub struct CachedFacts<'a> {
+    /// The caches.
+    pub stores: &'a Stores,
+    /// The Workspace API in use.
+    pub workspace_api: WorkspaceApi,
+}
+
+impl graph::Facts for CachedFacts<'_> {
+    fn template(&self, namespace: &str, name: &str) -> Option<Cow<'_, WorkspaceTemplate>> {
+        let found = self
+            .stores
+            .templates
+            .get(&ObjectRef::new(name).within(namespace))?;
+        Some(Cow::Owned(WorkspaceTemplate::clone(&found)))
+    }
+
+    fn apply(&self, namespace: &str, name: &str) -> Option<Cow<'_, WorkspaceTemplateApply>> {
+        let found = self.stores.applies.get(&ObjectRef::new(name).within(namespace))?;
+        Some(Cow::Owned(WorkspaceTemplateApply::clone(&found)))
+    }
+
+    fn for_each_apply(&self, namespace: Option<&str>, visit: &mut dyn FnMut(&WorkspaceTemplateApply)) {
+        for apply in self.stores.applies.state() {
+            if namespace.is_none_or(|ns| apply.metadata.namespace.as_deref() == Some(ns)) {
+                visit(&apply);
+            }
+        }
+    }
+
+    fn workspace(&self, namespace: &str, name: &str) -> Option<Cow<'_, WorkspaceView>> {
+        let found = self.stores.workspace(self.workspace_api, namespace, name)?;
+        match WorkspaceView::from_dynamic(&found) {
+            Ok(view) => Some(Cow::Owned(view)),
+            Err(e) => {
+                // Someone else's Workspace the graph leads to; ours is read with its error.
+                tracing::warn!(workspace = %name, namespace, error = %e, "unreadable Workspace left out of the graph");
+                None
+            }
+        }
+    }
+
+    fn secret_exists(&self, namespace: &str, name: &str) -> bool {
+        self.stores
+            .secrets
+            .get(&ObjectRef::new(name).within(namespace))
+            .is_some()
+    }
+
+    fn config_map_exists(&self, _namespace: &str, _name: &str) -> bool {
+        // ConfigMaps are not watched; a declared ConfigMap dependency shows as Missing.
+        false
+    }
+
+    fn provider_config_exists(&self, _namespace: &str, _name: &str) -> Option<bool> {
+        None
+    }
 }
 
 /// Reads the data of the connection secret `<control plane>-eks-connection`.

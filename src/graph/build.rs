@@ -24,7 +24,10 @@
 //! Ready for its current generation. ProviderConfig: Unknown unless the caller observes them.
 //! Anything not found is Missing.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::{
+    borrow::Cow,
+    collections::{BTreeMap, BTreeSet, VecDeque},
+};
 
 use crate::api::{
     CAPTControlPlane, ClusterView, DependencyKind, WorkspaceApi, WorkspaceTemplate, WorkspaceTemplateApply,
@@ -131,9 +134,61 @@ pub struct BuiltGraph {
     pub root: NodeId,
 }
 
+/// The control plane a graph is built for, and what decides the shape of its ids.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    /// The control plane.
+    pub control_plane: &'a CAPTControlPlane,
+    /// Its Cluster, when resolved (see [`Observed::cluster`]).
+    pub cluster: Option<&'a ClusterView>,
+    /// Which Workspace API is in use (decides whether Workspaces have a namespace).
+    pub workspace_api: WorkspaceApi,
+}
+
+/// What exists, looked up by name: the builder never visits everything except to find the
+/// apply behind a Workspace or secret that no name leads to (a cluster-scoped Workspace, a waited
+/// or declared secret). [`Observed`] answers from its slices; the operator answers from its caches, so that
+/// building a control plane's graph costs what the graph holds rather than what the cluster holds.
+///
+/// Objects come back as [`Cow`]: borrowed when the caller holds them, owned when it has to make
+/// them (a typed view of a cached Workspace, say).
+pub trait Facts {
+    /// The WorkspaceTemplate `namespace/name`.
+    fn template(&self, namespace: &str, name: &str) -> Option<Cow<'_, WorkspaceTemplate>>;
+    /// The WorkspaceTemplateApply `namespace/name`.
+    fn apply(&self, namespace: &str, name: &str) -> Option<Cow<'_, WorkspaceTemplateApply>>;
+    /// Calls `visit` with every apply in `namespace`, or in every namespace, in any order.
+    fn for_each_apply(&self, namespace: Option<&str>, visit: &mut dyn FnMut(&WorkspaceTemplateApply));
+    /// The Workspace `name`; `namespace` is empty for cluster-scoped Workspaces.
+    fn workspace(&self, namespace: &str, name: &str) -> Option<Cow<'_, WorkspaceView>>;
+    /// Whether the Secret `namespace/name` exists.
+    fn secret_exists(&self, namespace: &str, name: &str) -> bool;
+    /// Whether the ConfigMap `namespace/name` exists.
+    fn config_map_exists(&self, namespace: &str, name: &str) -> bool;
+    /// Whether the (Cluster)ProviderConfig `namespace/name` exists; `None` when not observed.
+    fn provider_config_exists(&self, namespace: &str, name: &str) -> Option<bool>;
+}
+
 /// Builds the graph of everything the control plane needs.
 pub fn build(observed: &Observed<'_>) -> BuiltGraph {
-    Builder::new(observed).run()
+    let subject = Subject {
+        control_plane: observed.control_plane,
+        cluster: observed.cluster,
+        workspace_api: observed.workspace_api,
+    };
+    build_from(&subject, &Listed::new(observed))
+}
+
+/// Builds the graph of everything `subject` needs from facts looked up in `facts`.
+pub fn build_from(subject: &Subject<'_>, facts: &dyn Facts) -> BuiltGraph {
+    Builder {
+        subject,
+        facts,
+        graph: DependencyGraph::new(),
+        queued: BTreeSet::new(),
+        queue: VecDeque::new(),
+    }
+    .run()
 }
 
 type Key = (String, String);
@@ -153,29 +208,19 @@ fn owned_keys(list: &[ObjectKey]) -> BTreeSet<Key> {
     list.iter().map(|k| key(&k.namespace, &k.name)).collect()
 }
 
-struct Builder<'o> {
-    observed: &'o Observed<'o>,
-    graph: DependencyGraph,
+/// [`Facts`] over the slices of an [`Observed`], indexed once per build.
+struct Listed<'o> {
     secrets: BTreeSet<Key>,
     config_maps: BTreeSet<Key>,
     provider_configs: Option<BTreeSet<Key>>,
     templates: BTreeMap<Key, &'o WorkspaceTemplate>,
-    /// Apply (namespace, name) → its index in `observed.applies`.
-    applies: BTreeMap<Key, usize>,
+    applies: BTreeMap<Key, &'o WorkspaceTemplateApply>,
     workspaces: BTreeMap<Key, &'o WorkspaceView>,
-    /// Workspace id → the apply that renders it.
-    rendered_by: BTreeMap<NodeId, usize>,
-    /// Connection secret id → the apply whose Workspace writes it.
-    written_by: BTreeMap<NodeId, usize>,
-    queued: BTreeSet<usize>,
-    queue: VecDeque<usize>,
 }
 
-impl<'o> Builder<'o> {
-    fn new(observed: &'o Observed<'o>) -> Self {
-        let mut builder = Self {
-            observed,
-            graph: DependencyGraph::new(),
+impl<'o> Listed<'o> {
+    fn new(observed: &Observed<'o>) -> Self {
+        Self {
             secrets: owned_keys(observed.secrets),
             config_maps: owned_keys(observed.config_maps),
             provider_configs: observed.provider_configs.map(owned_keys),
@@ -187,36 +232,68 @@ impl<'o> Builder<'o> {
             applies: observed
                 .applies
                 .iter()
-                .enumerate()
-                .map(|(i, a)| (key_of(&a.metadata), i))
+                .map(|a| (key_of(&a.metadata), a))
                 .collect(),
             workspaces: observed
                 .workspaces
                 .iter()
                 .map(|w| (key(&w.namespace, &w.name), w))
                 .collect(),
-            rendered_by: BTreeMap::new(),
-            written_by: BTreeMap::new(),
-            queued: BTreeSet::new(),
-            queue: VecDeque::new(),
-        };
-        // In (namespace, name) order, so that when two applies claim one name (cluster-scoped
-        // Workspaces) the first wins whatever order the caller listed them in.
-        let applies: Vec<usize> = builder.applies.values().copied().collect();
-        for index in applies {
-            let apply = &observed.applies[index];
-            let (namespace, name) = meta_key(&apply.metadata);
-            let workspace = builder.workspace_id(namespace, rendered_workspace_name(name));
-            builder.rendered_by.entry(workspace).or_insert(index);
-            if let Some(secret) = builder.connection_secret(apply) {
-                builder.written_by.entry(secret).or_insert(index);
-            }
         }
-        builder
+    }
+}
+
+impl Facts for Listed<'_> {
+    fn template(&self, namespace: &str, name: &str) -> Option<Cow<'_, WorkspaceTemplate>> {
+        self.templates
+            .get(&key(namespace, name))
+            .map(|t| Cow::Borrowed(*t))
     }
 
+    fn apply(&self, namespace: &str, name: &str) -> Option<Cow<'_, WorkspaceTemplateApply>> {
+        self.applies.get(&key(namespace, name)).map(|a| Cow::Borrowed(*a))
+    }
+
+    fn for_each_apply(&self, namespace: Option<&str>, visit: &mut dyn FnMut(&WorkspaceTemplateApply)) {
+        self.applies
+            .iter()
+            .filter(|((ns, _), _)| namespace.is_none_or(|n| n == ns))
+            .for_each(|(_, a)| visit(a));
+    }
+
+    fn workspace(&self, namespace: &str, name: &str) -> Option<Cow<'_, WorkspaceView>> {
+        self.workspaces
+            .get(&key(namespace, name))
+            .map(|w| Cow::Borrowed(*w))
+    }
+
+    fn secret_exists(&self, namespace: &str, name: &str) -> bool {
+        self.secrets.contains(&key(namespace, name))
+    }
+
+    fn config_map_exists(&self, namespace: &str, name: &str) -> bool {
+        self.config_maps.contains(&key(namespace, name))
+    }
+
+    fn provider_config_exists(&self, namespace: &str, name: &str) -> Option<bool> {
+        self.provider_configs
+            .as_ref()
+            .map(|present| present.contains(&key(namespace, name)))
+    }
+}
+
+struct Builder<'o> {
+    subject: &'o Subject<'o>,
+    facts: &'o dyn Facts,
+    graph: DependencyGraph,
+    /// Applies already queued for expansion, by (namespace, name).
+    queued: BTreeSet<Key>,
+    queue: VecDeque<Key>,
+}
+
+impl Builder<'_> {
     fn namespaced_workspaces(&self) -> bool {
-        self.observed.workspace_api.is_namespaced()
+        self.subject.workspace_api.is_namespaced()
     }
 
     fn workspace_id(&self, namespace: &str, name: &str) -> NodeId {
@@ -232,7 +309,7 @@ impl<'o> Builder<'o> {
     }
 
     fn run(mut self) -> BuiltGraph {
-        let cp = self.observed.control_plane;
+        let cp = self.subject.control_plane;
         let (namespace, name) = meta_key(&cp.metadata);
         let status = if cp.status.as_ref().is_some_and(|s| s.ready) {
             NodeStatus::Ready
@@ -260,8 +337,8 @@ impl<'o> Builder<'o> {
         self.depend(&root, &apply);
         self.depend(&root, &workspace);
         self.depend(&workspace, &apply);
-        let connection = match self.applies.get(&key(namespace, &apply_name)) {
-            Some(&index) => self.connection_secret(&self.observed.applies[index]),
+        let connection = match self.facts.apply(namespace, &apply_name) {
+            Some(found) => self.connection_secret(&found),
             None => {
                 // Not created yet: it will render the control plane's template.
                 self.depend(&apply, &template);
@@ -305,8 +382,10 @@ impl<'o> Builder<'o> {
             self.depend(&root, &node);
         }
 
-        while let Some(index) = self.queue.pop_front() {
-            self.expand_apply(&self.observed.applies[index]);
+        while let Some((namespace, name)) = self.queue.pop_front() {
+            if let Some(apply) = self.facts.apply(&namespace, &name) {
+                self.expand_apply(&apply);
+            }
         }
         BuiltGraph {
             graph: self.graph,
@@ -316,7 +395,7 @@ impl<'o> Builder<'o> {
 
     /// The Cluster node, and the cluster's name for the kubeconfig and CA secrets.
     fn add_cluster(&mut self, root: &NodeId, namespace: &str) -> Option<String> {
-        let (name, status) = match self.observed.cluster {
+        let (name, status) = match self.subject.cluster {
             Some(c) => (
                 c.name.clone(),
                 if c.deleting {
@@ -326,7 +405,7 @@ impl<'o> Builder<'o> {
                 },
             ),
             None => (
-                cluster_ref(&self.observed.control_plane.metadata)?.name,
+                cluster_ref(&self.subject.control_plane.metadata)?.name,
                 NodeStatus::Missing,
             ),
         };
@@ -339,8 +418,8 @@ impl<'o> Builder<'o> {
 
     /// An apply node; an existing apply is queued so that what it leads to joins the graph.
     fn apply_node(&mut self, namespace: &str, name: &str, origin: Origin) -> NodeId {
-        let found = self.applies.get(&key(namespace, name)).copied();
-        let status = match found.map(|i| &self.observed.applies[i]) {
+        let found = self.facts.apply(namespace, name);
+        let status = match &found {
             Some(apply) => {
                 let conditions = apply
                     .status
@@ -358,20 +437,20 @@ impl<'o> Builder<'o> {
         let id = self
             .graph
             .add_node(Node::new(Kind::WorkspaceTemplateApply, namespace, name, status).with_origin(origin));
-        if let Some(index) = found {
-            self.enqueue(index);
+        if found.is_some() {
+            self.enqueue(namespace, name);
         }
         id
     }
 
-    fn enqueue(&mut self, index: usize) {
-        if self.queued.insert(index) {
-            self.queue.push_back(index);
+    fn enqueue(&mut self, namespace: &str, name: &str) {
+        if self.queued.insert(key(namespace, name)) {
+            self.queue.push_back(key(namespace, name));
         }
     }
 
     /// Everything an existing apply leads to.
-    fn expand_apply(&mut self, apply: &'o WorkspaceTemplateApply) {
+    fn expand_apply(&mut self, apply: &WorkspaceTemplateApply) {
         let (namespace, name) = meta_key(&apply.metadata);
         // Reached through a Workspace or a secret it writes, the apply may not be a node yet.
         let apply_id = self.apply_node(namespace, name, Origin::External);
@@ -408,10 +487,10 @@ impl<'o> Builder<'o> {
             self.depend(&secret, &workspace);
         }
         if let Some((kind, pc_ns, pc_name)) = self.provider_config(apply, namespace) {
-            let status = match &self.provider_configs {
+            let status = match self.facts.provider_config_exists(&pc_ns, &pc_name) {
                 None => NodeStatus::Unknown,
-                Some(present) if present.contains(&key(&pc_ns, &pc_name)) => NodeStatus::Ready,
-                Some(_) => NodeStatus::Missing,
+                Some(true) => NodeStatus::Ready,
+                Some(false) => NodeStatus::Missing,
             };
             let pc = self.graph.add_node(Node::new(kind, pc_ns, pc_name, status));
             self.depend(&workspace, &pc);
@@ -423,12 +502,12 @@ impl<'o> Builder<'o> {
     fn workspace_node(&mut self, namespace: &str, name: &str, origin: Origin) -> NodeId {
         let id = self.workspace_id(namespace, name);
         let (_, namespace, _) = id.parts();
-        let status = match self.workspaces.get(&key(namespace, name)) {
+        let status = match self.facts.workspace(namespace, name).as_deref() {
             Some(ws) if ws.is_provisioned() && !ws.deleting => NodeStatus::Ready,
             Some(_) => NodeStatus::NotReady,
             None => NodeStatus::Missing,
         };
-        let renderer = self.rendered_by.get(&id).copied();
+        let renderer = self.renderer_of(namespace, name);
         let origin = if renderer.is_some() {
             Origin::Managed
         } else {
@@ -436,18 +515,38 @@ impl<'o> Builder<'o> {
         };
         let node = Node::new(Kind::Workspace, namespace, name, status).with_origin(origin);
         self.graph.add_node(node);
-        if let Some(index) = renderer {
-            self.enqueue(index);
+        if let Some((apply_ns, apply_name)) = renderer {
+            self.enqueue(&apply_ns, &apply_name);
         }
         id
     }
 
-    /// A node whose status is its presence (Secret, ConfigMap). A Secret that some observed
-    /// apply's Workspace writes is Managed, and brings that apply into the graph.
+    /// The apply that renders Workspace `name`: first in (namespace, name) order when several
+    /// claim it. A namespaced Workspace's apply is in its namespace and named by the naming rule
+    /// (`<name>` or `<name>-apply`), so it is two lookups; a cluster-scoped one may come from
+    /// any namespace, so all applies are looked at.
+    fn renderer_of(&self, namespace: &str, name: &str) -> Option<Key> {
+        if self.namespaced_workspaces() {
+            // `name` sorts before `name-apply`.
+            return [name.to_owned(), format!("{name}{APPLY_SUFFIX}")]
+                .into_iter()
+                .filter(|candidate| rendered_workspace_name(candidate) == name)
+                .find(|candidate| self.facts.apply(namespace, candidate).is_some())
+                .map(|candidate| key(namespace, &candidate));
+        }
+        self.first_apply(None, |apply| {
+            rendered_workspace_name(meta_key(&apply.metadata).1) == name
+        })
+    }
+
+    /// A node whose status is its presence (Secret, ConfigMap). A Secret reached from outside
+    /// (a wait, a declared dependency) that some observed apply's Workspace writes is Managed,
+    /// and brings that apply into the graph. Secrets the graph itself names (connection,
+    /// kubeconfig, CA) already have their writer, so no apply is looked for.
     fn presence_node(&mut self, kind: Kind, namespace: &str, name: &str, origin: Origin) -> NodeId {
         let present = match kind {
-            Kind::Secret => self.secrets.contains(&key(namespace, name)),
-            _ => self.config_maps.contains(&key(namespace, name)),
+            Kind::Secret => self.facts.secret_exists(namespace, name),
+            _ => self.facts.config_map_exists(namespace, name),
         };
         let status = if present {
             NodeStatus::Ready
@@ -455,19 +554,50 @@ impl<'o> Builder<'o> {
             NodeStatus::Missing
         };
         let id = NodeId::new(kind, namespace, name);
-        let writer = self.written_by.get(&id).copied();
+        let writer = (kind == Kind::Secret && origin == Origin::External)
+            .then(|| self.writer_of(&id))
+            .flatten();
         let origin = if writer.is_some() { Origin::Managed } else { origin };
         self.graph
             .add_node(Node::new(kind, namespace, name, status).with_origin(origin));
-        if let Some(index) = writer {
-            self.enqueue(index);
+        if let Some((apply_ns, apply_name)) = writer {
+            self.enqueue(&apply_ns, &apply_name);
         }
         id
     }
 
+    /// The apply whose Workspace writes connection secret `secret`: first in (namespace, name)
+    /// order. Namespaced Workspaces write into their own namespace, so only that namespace's
+    /// applies can.
+    fn writer_of(&self, secret: &NodeId) -> Option<Key> {
+        let (_, namespace, _) = secret.parts();
+        let scope = self.namespaced_workspaces().then_some(namespace);
+        self.first_apply(scope, |apply| {
+            self.connection_secret(apply).as_ref() == Some(secret)
+        })
+    }
+
+    /// The first apply in (namespace, name) order, in `namespace` or anywhere, that `matches`.
+    fn first_apply(
+        &self,
+        namespace: Option<&str>,
+        matches: impl Fn(&WorkspaceTemplateApply) -> bool,
+    ) -> Option<Key> {
+        let mut first: Option<Key> = None;
+        self.facts.for_each_apply(namespace, &mut |apply| {
+            let (ns, name) = meta_key(&apply.metadata);
+            let earlier = first
+                .as_ref()
+                .is_none_or(|(f_ns, f_name)| (ns, name) < (f_ns, f_name));
+            if earlier && matches(apply) {
+                first = Some(key(ns, name));
+            }
+        });
+        first
+    }
+
     fn template_node(&mut self, namespace: &str, name: &str) -> NodeId {
-        let present = self.templates.contains_key(&key(namespace, name));
-        let status = if present {
+        let status = if self.facts.template(namespace, name).is_some() {
             NodeStatus::Ready
         } else {
             NodeStatus::Missing
@@ -483,12 +613,12 @@ impl<'o> Builder<'o> {
         debug_assert!(added.is_ok(), "edge {dependent} -> {dependency}: {added:?}");
     }
 
-    fn template_of(&self, apply: &WorkspaceTemplateApply) -> Option<&'o WorkspaceTemplate> {
+    /// A field of the apply's template's `spec`, e.g. `writeConnectionSecretToRef`.
+    fn template_field(&self, apply: &WorkspaceTemplateApply, field: &str) -> Option<serde_json::Value> {
         let (namespace, _) = meta_key(&apply.metadata);
         let template_ns = apply.spec.template_ref.namespace_or(namespace);
-        self.templates
-            .get(&key(template_ns, &apply.spec.template_ref.name))
-            .copied()
+        let template = self.facts.template(template_ns, &apply.spec.template_ref.name)?;
+        template.spec.template.spec.get(field).cloned()
     }
 
     /// Where an apply's Workspace writes its connection secret: the apply's override, else the
@@ -501,12 +631,7 @@ impl<'o> Builder<'o> {
         let (name, ref_ns) = match &apply.spec.write_connection_secret_to_ref {
             Some(r) => (r.name.clone(), r.namespace.clone()),
             None => {
-                let reference = self
-                    .template_of(apply)?
-                    .spec
-                    .template
-                    .spec
-                    .get("writeConnectionSecretToRef")?;
+                let reference = self.template_field(apply, "writeConnectionSecretToRef")?;
                 let field = |f: &str| {
                     reference
                         .get(f)
@@ -531,12 +656,7 @@ impl<'o> Builder<'o> {
         apply: &WorkspaceTemplateApply,
         namespace: &str,
     ) -> Option<(Kind, String, String)> {
-        let reference = self
-            .template_of(apply)?
-            .spec
-            .template
-            .spec
-            .get("providerConfigRef")?;
+        let reference = self.template_field(apply, "providerConfigRef")?;
         let workspace = rendered_workspace_name(meta_key(&apply.metadata).1);
         let name = substitute(reference.get("name")?.as_str()?, workspace, apply);
         if name.is_empty() || name.contains("${") {

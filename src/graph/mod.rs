@@ -50,8 +50,8 @@ mod status;
 
 pub use algorithms::{BrokenDependency, Cycle};
 pub use build::{
-    APPLY_SUFFIX, BuiltGraph, ObjectKey, Observed, build, ca_secret_name, default_apply_name,
-    kubeconfig_secret_name, rendered_workspace_name,
+    APPLY_SUFFIX, BuiltGraph, Facts, ObjectKey, Observed, Subject, build, build_from, ca_secret_name,
+    default_apply_name, kubeconfig_secret_name, rendered_workspace_name,
 };
 pub use model::{DependencyGraph, Kind, Node, NodeId, NodeStatus, Origin};
 pub use render::Format;
