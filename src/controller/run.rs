@@ -149,10 +149,12 @@ where
     K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
     K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
 {
+    /// Watches `api`, caching each object as `slim` leaves it.
     fn start(
         api: Api<K>,
         wc: watcher::Config,
         dyntype: K::DynamicType,
+        slim: impl FnMut(&mut K) + Send + 'static,
     ) -> (Self, impl Future<Output = ()> + Send + 'static) {
         let writer = reflector::store::Writer::new(dyntype);
         let store = writer.as_reader();
@@ -160,6 +162,7 @@ where
         let tx = events.clone();
         let task = watcher(api, wc)
             .default_backoff()
+            .modify(slim)
             .reflect(writer)
             .touched_objects()
             .for_each(move |obj| {
@@ -188,6 +191,25 @@ where
     }
 }
 
+/// What no reconcile reads, dropped before caching: `managedFields` and kubectl's
+/// last-applied copy are often larger than the rest of the object, and a cache holds every
+/// object of its kind.
+fn slim_metadata<K: kube::Resource>(obj: &mut K) {
+    obj.meta_mut().managed_fields = None;
+    if let Some(annotations) = obj.meta_mut().annotations.as_mut() {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+}
+
+/// A cached Workspace keeps metadata and status: the spec holds the rendered Terraform (inline
+/// modules of many kilobytes) and reconcilers that need it read the Workspace itself.
+fn slim_workspace(ws: &mut DynamicObject) {
+    slim_metadata(ws);
+    if let Some(data) = ws.data.as_object_mut() {
+        data.remove("spec");
+    }
+}
+
 /// Runs both controllers until `shutdown` resolves. `ready` turns true once every cache is synced.
 pub async fn run(
     runtime: Runtime,
@@ -206,22 +228,37 @@ pub async fn run(
     let ws_namespaced = config.workspace_api.is_namespaced();
     let all = watcher::Config::default;
 
-    let (applies, applies_task) = Feed::start(
-        api_of::<WorkspaceTemplateApply>(&client, ns),
+    let (control_planes, control_planes_task) = Feed::start(
+        api_of::<CAPTControlPlane>(&client, ns),
         filtered.clone(),
         (),
+        slim_metadata,
     );
-    let (templates, templates_task) = Feed::start(api_of::<WorkspaceTemplate>(&client, ns), all(), ());
-    let (secrets, secrets_task) = Feed::start(api_of::<PartialObjectMeta<Secret>>(&client, ns), all(), ());
+    let (applies, applies_task) = Feed::start(
+        api_of::<WorkspaceTemplateApply>(&client, ns),
+        filtered,
+        (),
+        slim_metadata,
+    );
+    let (templates, templates_task) =
+        Feed::start(api_of::<WorkspaceTemplate>(&client, ns), all(), (), slim_metadata);
+    let (secrets, secrets_task) = Feed::start(
+        api_of::<PartialObjectMeta<Secret>>(&client, ns),
+        all(),
+        (),
+        slim_metadata,
+    );
     let (workspaces, workspaces_task) = Feed::start(
         dynamic_api(&client, ns, &ws_ar, ws_namespaced),
         all(),
         ws_ar.clone(),
+        slim_workspace,
     );
     let (clusters, clusters_task) = Feed::start(
         dynamic_api(&client, ns, &cluster_ar, true),
         all(),
         cluster_ar.clone(),
+        slim_metadata,
     );
     let stores = super::Stores {
         templates: templates.store.clone(),
@@ -266,10 +303,9 @@ pub async fn run(
         .for_each(|_| async {});
 
     // --- CAPTControlPlane controller ---
-    let cps =
-        Controller::new(api_of::<CAPTControlPlane>(&client, ns), filtered).with_config(controller_config);
-    let cp_store = cps.store();
-    let cp_controller = cps
+    let cp_store = control_planes.store.clone();
+    let cp_controller = Controller::for_stream(control_planes.subscribe(), cp_store.clone())
+        .with_config(controller_config)
         .owns_stream(applies.subscribe())
         .watches_stream_with(
             workspaces.subscribe(),
@@ -318,6 +354,7 @@ pub async fn run(
     };
     let caches = async {
         tokio::join!(
+            control_planes_task,
             applies_task,
             templates_task,
             secrets_task,
