@@ -346,11 +346,11 @@ impl Pass<'_> {
                 return Ok(ConfigurationFacts::default());
             }
         };
-        effects::ensure_spec_fields(self.cp, self.ctx, &self.obs.apply_name, Some(&ep)).await?;
-        self.endpoint = Some(ep.clone());
         let ca = match kubeconfig::ca_pem(&conn) {
             Ok(ca) => ca,
             Err(e) => {
+                effects::ensure_spec_fields(self.cp, self.ctx, &self.obs.apply_name, Some(&ep)).await?;
+                self.endpoint = Some(ep.clone());
                 self.configure_problem = Some(("WaitingForCA", e.to_string()));
                 return Ok(ConfigurationFacts {
                     endpoint: Some(format!("{}:{}", ep.host, ep.port)),
@@ -373,22 +373,25 @@ impl Pass<'_> {
         let config = kubeconfig::kubeconfig(&self.cluster_name, &ep, &ca, &conn, &eks_name, region);
         let kc_name = graph::kubeconfig_secret_name(&self.cluster_name);
         let ca_name = graph::ca_secret_name(&self.cluster_name);
-        let kc = effects::ensure_cluster_secret(
-            self.cp,
-            self.ctx,
-            &kc_name,
-            &self.cluster_name,
-            kubeconfig::kubeconfig_secret_data(config),
-        )
-        .await?;
-        let ca_out = effects::ensure_cluster_secret(
-            self.cp,
-            self.ctx,
-            &ca_name,
-            &self.cluster_name,
-            kubeconfig::ca_secret_data(&ca),
-        )
-        .await?;
+        // Three independent writes on the way to Ready: sent together, not one after another.
+        let ((), kc, ca_out) = futures::try_join!(
+            effects::ensure_spec_fields(self.cp, self.ctx, &self.obs.apply_name, Some(&ep)),
+            effects::ensure_cluster_secret(
+                self.cp,
+                self.ctx,
+                &kc_name,
+                &self.cluster_name,
+                kubeconfig::kubeconfig_secret_data(config),
+            ),
+            effects::ensure_cluster_secret(
+                self.cp,
+                self.ctx,
+                &ca_name,
+                &self.cluster_name,
+                kubeconfig::ca_secret_data(&ca),
+            ),
+        )?;
+        self.endpoint = Some(ep.clone());
         for (outcome, name) in [(&kc, &kc_name), (&ca_out, &ca_name)] {
             if *outcome == SecretOutcome::NotOwned {
                 self.configure_problem = Some((
@@ -490,8 +493,11 @@ impl Pass<'_> {
                 if let Some(e) = evidence::spec_changed(spec_outdated, template_changed) {
                     return Ok(Step::Moved(m.into_provisioning(e).into()));
                 }
-                // Keep the endpoint and secrets current (the connection secret may rotate).
-                self.configure().await?;
+                // Keep the endpoint and secrets current (the connection secret may rotate),
+                // unless this pass has just written them on its way here.
+                if self.secrets.is_none() {
+                    self.configure().await?;
+                }
                 let interval = self.health_interval();
                 match self.health().await?.verdict() {
                     Verdict::Failing(e) => {
