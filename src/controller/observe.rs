@@ -216,3 +216,146 @@ pub async fn connection_data(
             .collect()
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use kube::runtime::{reflector::store::Writer, watcher};
+    use serde_json::json;
+
+    use super::*;
+    use crate::graph::{Facts, ObjectKey, Observed};
+
+    const NS: &str = "team-a";
+
+    fn store<K>(dyntype: K::DynamicType, objects: &[K]) -> Store<K>
+    where
+        K: kube::Resource + Clone + 'static,
+        K::DynamicType: Eq + std::hash::Hash + Clone,
+    {
+        let mut writer = Writer::new(dyntype);
+        for obj in objects {
+            writer.apply_watcher_event(&watcher::Event::Apply(obj.clone()));
+        }
+        writer.as_reader()
+    }
+
+    fn object<K: serde::de::DeserializeOwned>(value: serde_json::Value) -> K {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn apply(name: &str, template: &str, waits: serde_json::Value) -> WorkspaceTemplateApply {
+        let list = |field: &str| waits.get(field).cloned().unwrap_or_else(|| json!([]));
+        object(json!({
+            "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": "WorkspaceTemplateApply",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": {"templateRef": {"name": template}, "variables": {"cluster_name": "prod"}, "waitForWorkspaces": list("workspaces"), "waitForSecrets": list("secrets")},
+            "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Applied", "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
+        }))
+    }
+
+    fn workspace(name: &str, ready: bool) -> DynamicObject {
+        let status = if ready { "True" } else { "False" };
+        object(json!({
+            "apiVersion": "tf.m.upbound.io/v1beta1", "kind": "Workspace",
+            "metadata": {"name": name, "namespace": NS, "generation": 1},
+            "status": {"observedGeneration": 1, "conditions": [
+                {"type": "Ready", "status": status, "reason": "Available", "lastTransitionTime": "2026-01-01T00:00:00Z"},
+                {"type": "Synced", "status": "True", "reason": "ReconcileSuccess", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
+        }))
+    }
+
+    fn secret(name: &str) -> PartialObjectMeta<Secret> {
+        object(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": NS}}))
+    }
+
+    /// The operator's cached lookups and the listed facts of a fixture describe one world, so
+    /// they must build one graph. The chain: the control plane's apply waits on Workspace `dns`
+    /// (rendered by apply `dns`, found by the naming rule), which waits on secret
+    /// `prod-vpc-outputs`, written by the Workspace of `vpc-apply` (found only by scanning);
+    /// unrelated objects in the namespace stay out.
+    #[test]
+    fn cached_facts_build_the_same_graph_as_listed_facts() {
+        let cp: CAPTControlPlane = object(json!({
+            "apiVersion": "controlplane.cluster.x-k8s.io/v1beta1", "kind": "CAPTControlPlane",
+            "metadata": {"name": "prod", "namespace": NS},
+            "spec": {"version": "1.31", "workspaceTemplateRef": {"name": "eks"},
+                     "workspaceTemplateApplyName": "prod-eks-apply",
+                     "dependencies": [{"kind": "Secret", "name": "shared-creds"}, {"kind": "Workspace", "name": "dns"}]}
+        }));
+        let template = |name: &str, connection: &str| -> WorkspaceTemplate {
+            object(json!({
+                "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": "WorkspaceTemplate",
+                "metadata": {"name": name, "namespace": NS},
+                "spec": {"template": {"spec": {"writeConnectionSecretToRef": {"name": connection}}}}
+            }))
+        };
+        let templates = vec![
+            template("eks", "${WORKSPACE_NAME}-connection"),
+            template("vpc", "${cluster_name}-vpc-outputs"),
+        ];
+        let applies = vec![
+            apply("prod-eks-apply", "eks", json!({"workspaces": [{"name": "dns"}]})),
+            apply("vpc-apply", "vpc", json!({})),
+            apply("dns", "eks", json!({"secrets": [{"name": "prod-vpc-outputs"}]})),
+            apply("unrelated-apply", "eks", json!({})),
+        ];
+        let workspaces = vec![
+            workspace("prod-eks", false),
+            workspace("vpc", true),
+            workspace("unrelated", true),
+        ];
+        let secrets = vec![
+            secret("prod-vpc-outputs"),
+            secret("unrelated-connection"),
+            secret("prod-kubeconfig"),
+        ];
+        let ws_ar = WorkspaceApi::Namespaced.api_resource();
+        let cluster_resource = cluster::api_resource("v1beta2");
+        let stores = Stores {
+            templates: store((), &templates),
+            applies: store((), &applies),
+            workspaces: store(ws_ar, &workspaces),
+            secrets: store((), &secrets),
+            clusters: store(cluster_resource.clone(), &[]),
+            cluster_resource,
+        };
+        let cached = CachedFacts {
+            stores: &stores,
+            workspace_api: WorkspaceApi::Namespaced,
+        };
+        let views: Vec<WorkspaceView> = workspaces
+            .iter()
+            .map(|w| WorkspaceView::from_dynamic(w).unwrap())
+            .collect();
+        let secret_keys: Vec<ObjectKey> = secrets.iter().map(|s| ObjectKey::new(NS, s.name_any())).collect();
+        let observed = Observed {
+            templates: &templates,
+            applies: &applies,
+            workspaces: &views,
+            secrets: &secret_keys,
+            ..Observed::new(&cp)
+        };
+        let subject = graph::Subject {
+            control_plane: &cp,
+            cluster: None,
+            workspace_api: WorkspaceApi::Namespaced,
+        };
+
+        let listed = graph::build(&observed);
+        let from_caches = graph::build_from(&subject, &cached);
+        assert_eq!(from_caches, listed);
+
+        let ids: Vec<&str> = listed.graph.nodes().map(|n| n.id().as_str()).collect();
+        for expected in [
+            "Workspace/team-a/vpc",
+            "WorkspaceTemplateApply/team-a/vpc-apply",
+            "WorkspaceTemplateApply/team-a/dns",
+            "Secret/team-a/prod-vpc-outputs",
+            "Secret/team-a/shared-creds",
+        ] {
+            assert!(ids.contains(&expected), "{expected} missing from {ids:?}");
+        }
+        assert!(!ids.iter().any(|id| id.contains("unrelated")), "{ids:?}");
+        assert!(cached.template(NS, "eks").is_some() && cached.workspace(NS, "nope").is_none());
+    }
+}
