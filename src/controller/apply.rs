@@ -24,14 +24,11 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use k8s_openapi::{
-    api::core::v1::Secret,
-    apimachinery::pkg::apis::meta::v1::{OwnerReference, Time},
-};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, DynamicObject, Patch, PatchParams},
-    runtime::controller::Action,
+    runtime::{controller::Action, reflector::ObjectRef},
 };
 use serde_json::{Value, json};
 
@@ -45,7 +42,7 @@ use super::{
 };
 use crate::{
     api::{
-        APPLY_FINALIZER, CLUSTER_NAME_LABEL, WorkspaceApi, WorkspaceTemplate, WorkspaceTemplateApply,
+        APPLY_FINALIZER, CLUSTER_NAME_LABEL, WorkspaceApi, WorkspaceTemplateApply,
         WorkspaceTemplateApplyStatus, WorkspaceView,
         condition::{self, Status},
     },
@@ -159,20 +156,22 @@ struct Waits {
     missing: Vec<String>,
 }
 
-async fn check_waits(apply: &WorkspaceTemplateApply, ctx: &Context, namespace: &str) -> Result<Waits> {
+/// Read from the caches: a wait is also a watch trigger, and the cache is updated before the
+/// trigger is delivered, so a pass never sees an older state than the one that woke it.
+fn check_waits(apply: &WorkspaceTemplateApply, ctx: &Context, namespace: &str) -> Result<Waits> {
     let mut missing = Vec::new();
     for secret in &apply.spec.wait_for_secrets {
         let ns = secret.namespace.as_deref().unwrap_or(namespace);
-        let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
-        if api.get_metadata_opt(&secret.name).await?.is_none() {
+        let key = ObjectRef::new(&secret.name).within(ns);
+        if ctx.stores.secrets.get(&key).is_none() {
             missing.push(format!("Secret {ns}/{}", secret.name));
         }
     }
     for wait in &apply.spec.wait_for_workspaces {
         let ns = wait.namespace.as_deref().unwrap_or(namespace);
-        let found = workspaces(ctx, ns).get_opt(&wait.name).await?;
+        let found = ctx.stores.workspace(ctx.config.workspace_api, ns, &wait.name);
         let view = found
-            .as_ref()
+            .as_deref()
             .map(WorkspaceView::from_dynamic)
             .transpose()
             .map_err(|e| Error::Malformed(e.to_string()))?;
@@ -200,7 +199,7 @@ async fn ensure_workspace(
     let ws_api = workspaces(ctx, &namespace);
     let existing = ws_api.get_opt(&ws_name).await?;
 
-    let waits = check_waits(apply, ctx, &namespace).await?;
+    let waits = check_waits(apply, ctx, &namespace)?;
     let mut next = Action::requeue(MAX_REQUEUE);
     if waits.missing.is_empty() {
         condition::set(
@@ -212,7 +211,7 @@ async fn ensure_workspace(
             generation,
             &now,
         );
-        match render_for(apply, ctx, &namespace).await? {
+        match render_for(apply, ctx, &namespace) {
             Err((why, message)) => {
                 condition::set(
                     &mut st.conditions,
@@ -305,35 +304,36 @@ async fn ensure_workspace(
     Ok(next)
 }
 
-/// Renders the apply's template, or says why it cannot.
-async fn render_for(
+/// Renders the apply's template (read from the cache, which a template change updates before it
+/// wakes this apply), or says why it cannot.
+fn render_for(
     apply: &WorkspaceTemplateApply,
     ctx: &Context,
     namespace: &str,
-) -> Result<std::result::Result<Value, (&'static str, String)>> {
+) -> std::result::Result<Value, (&'static str, String)> {
     let template_ns = apply.spec.template_ref.namespace_or(namespace);
-    let templates: Api<WorkspaceTemplate> = Api::namespaced(ctx.client.clone(), template_ns);
-    let Some(template) = templates.get_opt(&apply.spec.template_ref.name).await? else {
+    let key = ObjectRef::new(&apply.spec.template_ref.name).within(template_ns);
+    let Some(template) = ctx.stores.templates.get(&key) else {
         let msg = format!(
             "WorkspaceTemplate {template_ns}/{} not found",
             apply.spec.template_ref.name
         );
-        return Ok(Err((reason::TEMPLATE_NOT_FOUND, msg)));
+        return Err((reason::TEMPLATE_NOT_FOUND, msg));
     };
     if !template.spec.template.spec.is_object() {
         let msg = format!(
             "WorkspaceTemplate {template_ns}/{}: template.spec must be an object",
             template.name_any()
         );
-        return Ok(Err((reason::INVALID_TEMPLATE, msg)));
+        return Err((reason::INVALID_TEMPLATE, msg));
     }
     let mut variables = apply.spec.variables.clone();
     variables.insert(
         render::WORKSPACE_NAME.to_owned(),
         workspace_name(&apply.name_any()),
     );
-    Ok(render::render(&template.spec.template.spec, &variables)
-        .map_err(|e| (reason::UNRESOLVED_PLACEHOLDERS, e.to_string())))
+    render::render(&template.spec.template.spec, &variables)
+        .map_err(|e| (reason::UNRESOLVED_PLACEHOLDERS, e.to_string()))
 }
 
 /// Copies the Workspace's `Ready` and `Synced` conditions into the apply's status.
