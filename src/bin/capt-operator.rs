@@ -15,7 +15,7 @@ use capt_controlplane::{
 };
 use clap::{Parser, ValueEnum};
 use futures::FutureExt;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 
@@ -130,16 +130,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         leader_elect = args.leader_elect,
         "starting capt-operator"
     );
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
+    let runtime = Runtime {
+        client: client.clone(),
+        reporter: Reporter {
             controller: "capt-controlplane".into(),
             instance: Some(identity.clone()),
         },
-    );
-    let runtime = Runtime {
-        client: client.clone(),
-        recorder,
         metrics,
     };
 

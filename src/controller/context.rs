@@ -1,4 +1,4 @@
-//! What every reconcile pass shares: the client, the event recorder, metrics and settings.
+//! What every reconcile pass shares: the client, the event reporter, metrics and settings.
 
 use std::{
     collections::HashMap,
@@ -6,7 +6,7 @@ use std::{
     time::Duration,
 };
 
-use kube::{Client, runtime::events::Recorder};
+use kube::{Client, runtime::events::Reporter};
 
 use super::Stores;
 use crate::{api::WorkspaceApi, metrics::Metrics};
@@ -49,8 +49,8 @@ pub const MAX_REQUEUE: Duration = Duration::from_secs(600);
 pub struct Context {
     /// API client.
     pub client: Client,
-    /// Publishes events.
-    pub recorder: Recorder,
+    /// Who the events say reported them.
+    pub reporter: Reporter,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// Settings.

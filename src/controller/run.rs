@@ -64,15 +64,15 @@ pub async fn cluster_version(client: &Client) -> Result<&'static str, kube::Erro
 pub struct Runtime {
     /// API client.
     pub client: Client,
-    /// Publishes events.
-    pub recorder: kube::runtime::events::Recorder,
+    /// Who the operator's events say reported them.
+    pub reporter: kube::runtime::events::Reporter,
     /// Prometheus metrics.
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Runtime {
-    /// A runtime for `client` with fresh metrics (in their own registry) and an event recorder
-    /// reporting as `capt-controlplane`.
+    /// A runtime for `client` with fresh metrics (in their own registry), reporting events as
+    /// `capt-controlplane`.
     pub fn new(client: Client) -> Self {
         let mut registry = prometheus_client::registry::Registry::default();
         let metrics = Arc::new(crate::metrics::Metrics::new(&mut registry));
@@ -80,10 +80,9 @@ impl Runtime {
             controller: "capt-controlplane".into(),
             instance: None,
         };
-        let recorder = kube::runtime::events::Recorder::new(client.clone(), reporter);
         Self {
             client,
-            recorder,
+            reporter,
             metrics,
         }
     }
@@ -270,7 +269,7 @@ pub async fn run(
     };
     let ctx = Arc::new(Context {
         client: client.clone(),
-        recorder: runtime.recorder,
+        reporter: runtime.reporter,
         metrics: runtime.metrics,
         config: config.clone(),
         stores: stores.clone(),
