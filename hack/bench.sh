@@ -11,6 +11,10 @@
 # Usage: hack/bench.sh [N...]        e.g. hack/bench.sh 10 100 1000
 # Environment: CARGO_TARGET_DIR (default ~/.cache/capt-controlplane/target), CRITERION_ARGS
 # (default "--warm-up-time 1 --measurement-time 3"), SKIP_MICRO=1 or SKIP_SCALE=1 to run one half.
+# PROFILE=perf or PROFILE=heaptrack attaches that profiler to the first capt-operator the scale
+# bench starts (use one size) and leaves its data in $PROFILE_DIR (default /tmp): the profiles
+# BENCHMARKS.md quotes, e.g. `SKIP_MICRO=1 PROFILE=heaptrack hack/bench.sh 300`, then
+# `heaptrack_print -f /tmp/heaptrack.capt-operator.*.zst` or `perf report -i /tmp/capt-operator.perf`.
 # Results go to the terminal only; copy them into BENCHMARKS.md by hand, with `cat /proc/loadavg`
 # (the machine may be shared, and load changes every figure).
 set -euo pipefail
@@ -32,7 +36,32 @@ if [ "${SKIP_MICRO:-0}" != 1 ]; then
     cargo bench -p capt-controlplane --bench "$bench" -- "${criterion_args[@]}"
   done
 fi
+# Waits for the operator the scale bench starts and attaches the profiler named by $PROFILE.
+attach_profiler() {
+  local dir=${PROFILE_DIR:-/tmp} pid= tries=0
+  until pid=$(pgrep -x capt-operator); do
+    # The bench starts its operator within seconds of starting; past ten minutes it failed.
+    tries=$((tries + 1)); [ "$tries" -lt 3000 ] || return 1
+    sleep 0.2
+  done
+  echo "hack/bench.sh: $PROFILE attached to capt-operator $pid; data in $dir"
+  case "$PROFILE" in
+    perf) perf record -F 199 -g -p "$pid" -o "$dir/capt-operator.perf" ;;
+    heaptrack) cd "$dir" && heaptrack -p "$pid" ;;
+    *) echo "hack/bench.sh: PROFILE must be perf or heaptrack, not $PROFILE" >&2; return 1 ;;
+  esac
+}
+
 if [ "${SKIP_SCALE:-0}" != 1 ]; then
   echo "hack/bench.sh: scale, N = ${sizes[*]}; load $(cut -d' ' -f1-3 /proc/loadavg)"
+  cargo bench -p capt-controlplane --bench scale --no-run
+  if [ -n "${PROFILE:-}" ]; then
+    if pgrep -x capt-operator >/dev/null; then
+      echo "hack/bench.sh: a capt-operator is already running; stop it so PROFILE finds the bench's" >&2
+      exit 1
+    fi
+    attach_profiler &
+  fi
   cargo bench -p capt-controlplane --bench scale -- "${sizes[@]}"
+  wait
 fi
