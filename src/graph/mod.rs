@@ -15,9 +15,11 @@
 //!
 //! # Expected flow
 //!
-//! 1. The reconciler fills [`Observed`] from its caches and calls [`build`]: the control plane, its
-//!    Cluster, template, apply, Workspace, secrets, declared dependencies, and transitively the
-//!    applies whose Workspaces or connection secrets something waits for.
+//! 1. The caller builds the graph of the control plane, its Cluster, template, apply, Workspace,
+//!    secrets, declared dependencies, and transitively the applies whose Workspaces or connection
+//!    secrets something waits for: from lists it holds with [`Observed`] and [`build`], or, like
+//!    the operator, from caches answering [`Facts`] lookups by name with [`build_from`], so that
+//!    one control plane's graph costs what it holds, not what the namespace holds.
 //! 2. In Validating, [`DependencyGraph::validation_facts`] gives the cycle and the missing inputs
 //!    for [`crate::state::evidence::validate`]: a cycle fails the control plane, a missing input
 //!    is waited for.
