@@ -23,7 +23,8 @@ use tokio::sync::watch;
 #[derive(Debug, Parser)]
 #[command(version, about, long_about = None)]
 struct Args {
-    /// Watch only this namespace (default: all namespaces).
+    /// Watch only this namespace (default: all namespaces). Templates, waited Workspaces and
+    /// Secrets are read from the watches, so they must live in it too.
     #[arg(long, env = "WATCH_NAMESPACE")]
     namespace: Option<String>,
 
