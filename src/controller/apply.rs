@@ -136,6 +136,7 @@ pub async fn reconcile(apply: Arc<WorkspaceTemplateApply>, ctx: Arc<Context>) ->
         Phase::Cleanup => match release_workspace(&apply, &ctx).await? {
             Cleanup::Done => {
                 finalizer::remove(&api, APPLY_FINALIZER, apply.as_ref()).await?;
+                ctx.written.forget(&written_key(&namespace, &apply.name_any()));
                 Ok(Action::await_change())
             }
             Cleanup::Waiting(action) => Ok(action),
@@ -191,6 +192,12 @@ async fn ensure_workspace(
 ) -> Result<Action> {
     let namespace = apply.namespace().ok_or(Error::Incomplete("namespace"))?;
     let name = apply.name_any();
+    let key = written_key(&namespace, &name);
+    if ctx.written.is_stale(&key, apply.resource_version().as_deref()) {
+        // Our last status write has not reached the cache; mirroring again from this older copy
+        // would send the same status a second time. Its watch event wakes us with it.
+        return Ok(Action::requeue(std::time::Duration::from_secs(2)));
+    }
     let now = Time(jiff::Timestamp::now());
     let generation = apply.metadata.generation;
     let mut st = apply.status.clone().unwrap_or_default();
@@ -299,9 +306,15 @@ async fn ensure_workspace(
     mirror_workspace(&mut st, existing.as_ref(), generation, &now)?;
     st.observed_generation = generation;
     if status::differs(apply.status.as_ref(), &st) {
-        status::apply(api, &name, &st).await?;
+        let written = status::apply(api, &name, &st).await?;
+        ctx.written.record(&key, written.resource_version().as_deref());
     }
     Ok(next)
+}
+
+/// The apply's key among the operator's own writes (kept apart from control planes' keys).
+fn written_key(namespace: &str, name: &str) -> String {
+    format!("WorkspaceTemplateApply/{namespace}/{name}")
 }
 
 /// Renders the apply's template (read from the cache, which a template change updates before it

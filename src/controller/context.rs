@@ -57,11 +57,12 @@ pub struct Context {
     pub config: Config,
     /// Caches of the objects the reconcilers read.
     pub stores: Stores,
-    /// What this operator last wrote to each control plane.
+    /// What this operator last wrote to each control plane and apply.
     pub written: Arc<WrittenVersions>,
 }
 
-/// The resourceVersion of the last write this operator made to each control plane.
+/// The resourceVersion of the last status write this operator made to each control plane and
+/// each WorkspaceTemplateApply.
 ///
 /// A pass reads the control plane from the cache, which lags behind our own writes until their
 /// watch events arrive. Acting on such an older copy would act on stale status (a retry already
