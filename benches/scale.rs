@@ -729,7 +729,10 @@ impl Operator {
             if let Some(status) = operator.child.try_wait()? {
                 return Err(format!("capt-operator exited ({status}); see {}", log_path.display()).into());
             }
-            if http_status(health, "/readyz").await == Some(200) {
+            if capt_testkit::http::get(health, "/readyz")
+                .await
+                .is_ok_and(|r| r.status == 200)
+            {
                 return Ok(operator);
             }
             if Instant::now() >= deadline {
@@ -790,19 +793,6 @@ fn clock_ticks() -> f64 {
 
 fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// The status code of a plain HTTP/1.0 GET of `path` on loopback `port`, if it answers.
-async fn http_status(port: u16, path: &str) -> Option<u16> {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
-    stream
-        .write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
-        .await
-        .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.ok()?;
-    response.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Reads and writes among audit events (`get`/`list`/`watch` are reads).

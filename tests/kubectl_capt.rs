@@ -7,14 +7,9 @@
 //! suffix, the API server's port, timestamps and durations; in the history table also runs of
 //! spaces, because its column widths follow the lengths of the relative times in it.
 
-use std::time::Duration;
-
-use capt_controlplane::{
-    api::{
-        CAPTControlPlane, CAPTControlPlaneSpec, ControlPlaneConfig, RETRY_ANNOTATION, RecoveryStrategy,
-        WorkspaceTemplate, WorkspaceTemplateReference,
-    },
-    controller::{self, Config, run::Runtime},
+use capt_controlplane::api::{
+    CAPTControlPlane, CAPTControlPlaneSpec, ControlPlaneConfig, RETRY_ANNOTATION, RecoveryStrategy,
+    WorkspaceTemplateReference,
 };
 use capt_testkit::{SimulatedCluster, Simulator, SimulatorConfig, TestNamespace};
 use kube::{
@@ -24,67 +19,9 @@ use kube::{
 };
 use serde_json::json;
 
-const TIMEOUT: Duration = Duration::from_secs(60);
+mod support;
 
-/// A running in-process operator (the admin client: RBAC is `tests/operator.rs`'s concern, not
-/// the plugin's).
-struct Operator(controller::Running);
-
-impl Operator {
-    async fn start(client: Client, namespace: &str) -> Operator {
-        let config = Config {
-            namespace: Some(namespace.to_owned()),
-            health_interval: Duration::from_secs(2),
-            ..Config::default()
-        };
-        let mut running = controller::spawn(Runtime::new(client), config);
-        let synced = tokio::time::timeout(TIMEOUT, running.ready())
-            .await
-            .expect("operator caches sync in time");
-        assert!(synced, "the operator stopped before its caches synced");
-        Operator(running)
-    }
-
-    async fn stop(self) {
-        tokio::time::timeout(TIMEOUT, self.0.stop())
-            .await
-            .expect("operator stops in time")
-            .unwrap();
-    }
-}
-
-async fn template(admin: &Client, ns: &str, name: &str, extra_vars: &[&str]) {
-    let mut vars = vec![
-        json!({"key": "cluster_name", "value": "${cluster_name}"}),
-        json!({"key": "kubernetes_version", "value": "${kubernetes_version}"}),
-        json!({"key": "region", "value": "${region}"}),
-    ];
-    for v in extra_vars {
-        vars.push(json!({"key": v, "value": format!("${{{v}}}")}));
-    }
-    let template: WorkspaceTemplate = serde_json::from_value(json!({
-        "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1",
-        "kind": "WorkspaceTemplate",
-        "metadata": {"name": name},
-        "spec": {"template": {
-            "metadata": {"description": "EKS control plane (test)"},
-            "spec": {
-                "providerConfigRef": {"kind": "ClusterProviderConfig", "name": "default"},
-                "writeConnectionSecretToRef": {"name": "${WORKSPACE_NAME}-connection"},
-                "forProvider": {
-                    "source": "Inline",
-                    "module": "resource \"aws_eks_cluster\" \"this\" { name = var.cluster_name }",
-                    "vars": vars,
-                }
-            }
-        }}
-    }))
-    .unwrap();
-    Api::<WorkspaceTemplate>::namespaced(admin.clone(), ns)
-        .create(&PostParams::default(), &template)
-        .await
-        .unwrap();
-}
+use support::{Operator, TIMEOUT};
 
 /// A Cluster and its control plane (owned by it, as Cluster API sets it) using `template`.
 async fn control_plane(admin: &Client, ns: &str, cluster: &str, template: &str) {
@@ -305,9 +242,9 @@ async fn kubectl_capt_shows_ready_and_failed_control_planes_and_retries() {
     );
     let operator = Operator::start(admin.clone(), ns.name()).await;
 
-    template(&admin, ns.name(), "eks", &[]).await;
+    support::create_template(&admin, ns.name(), "eks", &[]).await;
     // `${vpc_id}` is never provided: validation fails with InvalidConfiguration.
-    template(&admin, ns.name(), "eks-vpc", &["vpc_id"]).await;
+    support::create_template(&admin, ns.name(), "eks-vpc", &["vpc_id"]).await;
     control_plane(&admin, ns.name(), "prod", "eks").await;
     control_plane(&admin, ns.name(), "broken", "eks-vpc").await;
     let cps: Api<CAPTControlPlane> = Api::namespaced(admin.clone(), ns.name());

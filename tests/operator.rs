@@ -6,16 +6,13 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use capt_controlplane::{
-    api::{
-        CAPTControlPlane, CAPTControlPlaneSpec, CLUSTER_NAME_LABEL, ControlPlaneConfig, DeclaredDependency,
-        DependencyKind, PAUSED_ANNOTATION, RETRY_ANNOTATION, RecoveryStrategy, WorkspaceTemplate,
-        WorkspaceTemplateApply, WorkspaceTemplateReference,
-    },
-    controller::{self, Config, run::Runtime},
+use capt_controlplane::api::{
+    CAPTControlPlane, CAPTControlPlaneSpec, CLUSTER_NAME_LABEL, ControlPlaneConfig, DeclaredDependency,
+    DependencyKind, PAUSED_ANNOTATION, RETRY_ANNOTATION, RecoveryStrategy, WorkspaceTemplateApply,
+    WorkspaceTemplateReference,
 };
 use capt_testkit::{
-    Script, ScriptKey, SimulatedCluster, Simulator, SimulatorConfig, SimulatorHandle, TestNamespace,
+    Script, ScriptKey, SimulatedCluster, Simulator, SimulatorConfig, SimulatorHandle, TestNamespace, http,
 };
 use k8s_openapi::api::core::v1::Secret;
 use kube::{
@@ -25,7 +22,9 @@ use kube::{
 };
 use serde_json::json;
 
-const TIMEOUT: Duration = Duration::from_secs(60);
+mod support;
+
+use support::{Operator, TIMEOUT};
 const ROLE: &str = include_str!("../manifests/rbac/role.yaml");
 
 fn cluster_ar() -> ApiResource {
@@ -40,32 +39,6 @@ fn workspace_ar() -> ApiResource {
         &GroupVersionKind::gvk("tf.m.upbound.io", "v1beta1", "Workspace"),
         "workspaces",
     )
-}
-
-/// A running operator instance: the library's own embedding API.
-struct Operator(controller::Running);
-
-impl Operator {
-    async fn start(client: Client, namespace: &str) -> Operator {
-        let config = Config {
-            namespace: Some(namespace.to_owned()),
-            health_interval: Duration::from_secs(2),
-            ..Config::default()
-        };
-        let mut running = controller::spawn(Runtime::new(client), config);
-        let synced = tokio::time::timeout(TIMEOUT, running.ready())
-            .await
-            .expect("operator caches sync in time");
-        assert!(synced, "the operator stopped before its caches synced");
-        Operator(running)
-    }
-
-    async fn stop(self) {
-        tokio::time::timeout(TIMEOUT, self.0.stop())
-            .await
-            .expect("operator stops in time")
-            .unwrap();
-    }
 }
 
 /// One test's world: a namespace, a simulator, an operator, and an admin client for the test's
@@ -160,36 +133,7 @@ impl World {
     }
 
     async fn template(&self, name: &str, extra_vars: &[&str]) {
-        let mut vars = vec![
-            json!({"key": "cluster_name", "value": "${cluster_name}"}),
-            json!({"key": "kubernetes_version", "value": "${kubernetes_version}"}),
-            json!({"key": "region", "value": "${region}"}),
-        ];
-        for v in extra_vars {
-            vars.push(json!({"key": v, "value": format!("${{{v}}}")}));
-        }
-        let template: WorkspaceTemplate = serde_json::from_value(json!({
-            "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1",
-            "kind": "WorkspaceTemplate",
-            "metadata": {"name": name},
-            "spec": {"template": {
-                "metadata": {"description": "EKS control plane (test)"},
-                "spec": {
-                    "providerConfigRef": {"kind": "ClusterProviderConfig", "name": "default"},
-                    "writeConnectionSecretToRef": {"name": "${WORKSPACE_NAME}-connection"},
-                    "forProvider": {
-                        "source": "Inline",
-                        "module": "resource \"aws_eks_cluster\" \"this\" { name = var.cluster_name }\n# name = \"$${var.cluster_name}\"",
-                        "vars": vars,
-                    }
-                }
-            }}
-        }))
-        .unwrap();
-        Api::<WorkspaceTemplate>::namespaced(self.admin.clone(), self.name())
-            .create(&PostParams::default(), &template)
-            .await
-            .unwrap();
+        support::create_template(&self.admin, self.name(), name, extra_vars).await;
     }
 
     async fn cluster(&self, name: &str, paused: bool) -> DynamicObject {
@@ -1071,23 +1015,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A plain HTTP GET of `path` on `port`, returning the status line and body.
-async fn http_get(port: u16, path: &str) -> (String, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    stream
-        .write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    (
-        head.lines().next().unwrap_or_default().to_owned(),
-        body.to_owned(),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_binary_logs_transitions_serves_metrics_and_stops_on_sigterm() {
     let w = World::without_operator("binary").await;
@@ -1129,12 +1056,14 @@ async fn the_operator_binary_logs_transitions_serves_metrics_and_stops_on_sigter
         let ok = tokio::net::TcpStream::connect(("127.0.0.1", health_port))
             .await
             .is_ok()
-            && http_get(health_port, "/readyz").await.0.contains("200");
+            && http::get(health_port, "/readyz")
+                .await
+                .is_ok_and(|r| r.status == 200);
         Ok::<_, std::io::Error>(ok.then_some(()))
     })
     .await
     .unwrap();
-    assert!(http_get(health_port, "/healthz").await.0.contains("200"));
+    assert_eq!(http::get(health_port, "/healthz").await.unwrap().status, 200);
 
     // It reconciles only as the holder of the Lease.
     let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(w.admin.clone(), w.name());
@@ -1150,8 +1079,11 @@ async fn the_operator_binary_logs_transitions_serves_metrics_and_stops_on_sigter
     w.control_plane("bin-cp", &cluster, |_| {}).await;
     w.wait_state("bin-cp", "Ready").await;
 
-    let (status, metrics) = http_get(metrics_port, "/metrics").await;
-    assert!(status.contains("200"), "{status}");
+    let http::Response {
+        status,
+        body: metrics,
+    } = http::get(metrics_port, "/metrics").await.unwrap();
+    assert_eq!(status, 200, "{metrics}");
     assert!(
         metrics.contains("capt_controlplanes{state=\"Ready\"} 1"),
         "{metrics}"

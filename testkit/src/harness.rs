@@ -20,7 +20,6 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::Client;
 use kube::api::Api;
 use kube::config::Kubeconfig;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::OnceCell;
 
 use crate::assets::BinaryAssets;
@@ -552,27 +551,17 @@ where
 
 /// `GET /health` on etcd's client port; healthy when it answers 200 with `"health":"true"`.
 async fn etcd_healthy(port: u16) -> std::result::Result<(), String> {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+    let response = crate::http::get(port, "/health")
         .await
         .map_err(|e| e.to_string())?;
-    stream
-        .write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .await
-        .map_err(|e| e.to_string())?;
-    let ok = response
-        .lines()
-        .next()
-        .is_some_and(|status| status.contains(" 200 "))
-        && response.replace(' ', "").contains("\"health\":\"true\"");
-    if ok {
+    if response.status == 200 && response.body.replace(' ', "").contains("\"health\":\"true\"") {
         Ok(())
     } else {
-        Err(format!("etcd answered: {}", response.trim()))
+        Err(format!(
+            "etcd answered {}: {}",
+            response.status,
+            response.body.trim()
+        ))
     }
 }
 

@@ -40,6 +40,7 @@ pub mod crds;
 pub mod error;
 pub mod harness;
 pub mod history;
+pub mod http;
 pub mod kubeconfig;
 pub mod namespace;
 pub mod pki;

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use capt_controlplane::api::{CAPTControlPlane, CLUSTER_NAME_LABEL};
 use capt_controlplane::graph::{DependencyGraph, rendered_workspace_name};
+use capt_testkit::http;
 use capt_testkit::util::parse_duration;
 use capt_testkit::{PlaneOptions, Script, SimulatedCluster, Simulator, SimulatorConfig, TestControlPlane};
 use clap::Parser;
@@ -422,10 +423,7 @@ async fn wait_operator_ready(child: Option<&mut tokio::process::Child>, port: u1
                 "capt-operator exited during start-up with {status}"
             )));
         }
-        if http_status(port, "/readyz")
-            .await
-            .is_some_and(|s| s.contains(" 200 "))
-        {
+        if http::get(port, "/readyz").await.is_ok_and(|r| r.status == 200) {
             return Ok(());
         }
         if Instant::now() >= deadline {
@@ -435,28 +433,9 @@ async fn wait_operator_ready(child: Option<&mut tokio::process::Child>, port: u1
     }
 }
 
-/// The status line of a plain HTTP/1.0 GET, or `None` when nothing answers.
-async fn http_status(port: u16, path: &str) -> Option<String> {
-    http_get(port, path).await.map(|(status, _)| status)
-}
-
-/// A plain HTTP/1.0 GET: the status line and the body, or `None` when nothing answers.
-async fn http_get(port: u16, path: &str) -> Option<(String, String)> {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
-    stream
-        .write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
-        .await
-        .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.ok()?;
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    Some((head.lines().next()?.to_owned(), body.to_owned()))
-}
-
 /// A few of the operator's own Prometheus series, to show they are real.
 async fn print_metrics(port: u16) {
-    let Some((_, body)) = http_get(port, "/metrics").await else {
+    let Ok(http::Response { body, .. }) = http::get(port, "/metrics").await else {
         println!("  (the metrics endpoint did not answer)");
         return;
     };

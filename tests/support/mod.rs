@@ -1,0 +1,79 @@
+//! What the operator's integration tests share: an in-process operator and the EKS
+//! WorkspaceTemplate they provision from. (`tests/support/` is a module, not a test target.)
+
+use std::time::Duration;
+
+use capt_controlplane::{
+    api::WorkspaceTemplate,
+    controller::{self, Config, run::Runtime},
+};
+use kube::{Api, Client, api::PostParams};
+use serde_json::json;
+
+/// How long a test waits for anything the operator does.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running operator instance, through the library's own embedding API.
+pub struct Operator(controller::Running);
+
+impl Operator {
+    /// Starts an operator watching `namespace` (health checks every 2 s) and waits until its
+    /// caches have synced.
+    pub async fn start(client: Client, namespace: &str) -> Operator {
+        let config = Config {
+            namespace: Some(namespace.to_owned()),
+            health_interval: Duration::from_secs(2),
+            ..Config::default()
+        };
+        let mut running = controller::spawn(Runtime::new(client), config);
+        let synced = tokio::time::timeout(TIMEOUT, running.ready())
+            .await
+            .expect("operator caches sync in time");
+        assert!(synced, "the operator stopped before its caches synced");
+        Operator(running)
+    }
+
+    /// Stops it gracefully.
+    pub async fn stop(self) {
+        tokio::time::timeout(TIMEOUT, self.0.stop())
+            .await
+            .expect("operator stops in time")
+            .unwrap();
+    }
+}
+
+/// Creates WorkspaceTemplate `name` in `namespace`: an inline EKS module using `cluster_name`,
+/// `kubernetes_version`, `region` and each of `extra_vars` as placeholders, with a `$${...}`
+/// Terraform escape that rendering must leave alone.
+pub async fn create_template(admin: &Client, namespace: &str, name: &str, extra_vars: &[&str]) {
+    let mut vars = vec![
+        json!({"key": "cluster_name", "value": "${cluster_name}"}),
+        json!({"key": "kubernetes_version", "value": "${kubernetes_version}"}),
+        json!({"key": "region", "value": "${region}"}),
+    ];
+    for v in extra_vars {
+        vars.push(json!({"key": v, "value": format!("${{{v}}}")}));
+    }
+    let template: WorkspaceTemplate = serde_json::from_value(json!({
+        "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1",
+        "kind": "WorkspaceTemplate",
+        "metadata": {"name": name},
+        "spec": {"template": {
+            "metadata": {"description": "EKS control plane (test)"},
+            "spec": {
+                "providerConfigRef": {"kind": "ClusterProviderConfig", "name": "default"},
+                "writeConnectionSecretToRef": {"name": "${WORKSPACE_NAME}-connection"},
+                "forProvider": {
+                    "source": "Inline",
+                    "module": "resource \"aws_eks_cluster\" \"this\" { name = var.cluster_name }\n# name = \"$${var.cluster_name}\"",
+                    "vars": vars,
+                }
+            }
+        }}
+    }))
+    .unwrap();
+    Api::<WorkspaceTemplate>::namespaced(admin.clone(), namespace)
+        .create(&PostParams::default(), &template)
+        .await
+        .unwrap();
+}
