@@ -126,6 +126,8 @@ struct Pass<'a> {
     retry_consumed: bool,
     /// The Workspace spec hash the control plane was Ready with.
     ready_hash: Option<String>,
+    /// The dependency graph, built once per pass from the caches.
+    built: &'a graph::BuiltGraph,
 }
 
 enum Step {
@@ -193,7 +195,7 @@ impl Pass<'_> {
     }
 
     async fn health(&mut self) -> Result<&HealthReport> {
-        let built = build_graph(self.cp, self.ctx, &self.obs);
+        let built = self.built;
         let mut broken = built.graph.broken_dependencies(&built.root).unwrap_or_default();
         // Unknown means "not observed" (the operator does not watch ProviderConfigs), not broken.
         broken.retain(|b| b.status != graph::NodeStatus::Unknown);
@@ -753,6 +755,7 @@ async fn reconcile_live(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTCont
         configure_problem: None,
         retry_consumed: false,
         ready_hash,
+        built: &built,
     };
 
     // Step until the facts allow no further move. Every state can move at most a few times per
