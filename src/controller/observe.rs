@@ -177,7 +177,10 @@ impl graph::Facts for CachedFacts<'_> {
             Ok(view) => Some(Cow::Owned(view)),
             Err(e) => {
                 // Someone else's Workspace the graph leads to; ours is read with its error.
-                tracing::warn!(workspace = %name, namespace, error = %e, "unreadable Workspace left out of the graph");
+                tracing::warn!(
+                    workspace = %name, namespace, error = %e,
+                    "unreadable Workspace left out of the graph"
+                );
                 None
             }
         }

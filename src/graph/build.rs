@@ -147,8 +147,9 @@ pub struct Subject<'a> {
 
 /// What exists, looked up by name: the builder never visits everything except to find the
 /// apply behind a Workspace or secret that no name leads to (a cluster-scoped Workspace, a waited
-/// or declared secret). [`Observed`] answers from its slices; the operator answers from its caches, so that
-/// building a control plane's graph costs what the graph holds rather than what the cluster holds.
+/// or declared secret). [`Observed`] answers from its slices; the operator answers from its
+/// caches, so that building a control plane's graph costs what the graph holds rather than what
+/// the cluster holds.
 ///
 /// Objects come back as [`Cow`]: borrowed when the caller holds them, owned when it has to make
 /// them (a typed view of a cached Workspace, say).
