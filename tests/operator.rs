@@ -341,6 +341,27 @@ async fn bind_operator_role(admin: &Client, user: &str) {
         .unwrap();
 }
 
+/// The first version of control plane `name` in `state`, from a watch: polling can skip a write,
+/// a watch sees each one.
+async fn first_in_state(
+    api: Api<CAPTControlPlane>,
+    name: &'static str,
+    state: &'static str,
+) -> CAPTControlPlane {
+    use futures::TryStreamExt;
+    use kube::runtime::{WatchStreamExt, watcher};
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let mut found = std::pin::pin!(watcher(api, config).applied_objects().try_filter(|cp| {
+        let matches = cp.status.as_ref().and_then(|s| s.state.as_deref()) == Some(state);
+        std::future::ready(matches)
+    }));
+    tokio::time::timeout(TIMEOUT, found.try_next())
+        .await
+        .unwrap_or_else(|_| panic!("control plane {name} not {state} within {TIMEOUT:?}"))
+        .unwrap()
+        .unwrap_or_else(|| panic!("the watch on {name} ended"))
+}
+
 fn transitions(cp: &CAPTControlPlane) -> Vec<(String, String)> {
     cp.status
         .as_ref()
@@ -367,8 +388,24 @@ async fn happy_path_reaches_ready_with_contract_fields_secrets_and_events() {
     let w = World::new("happy").await;
     w.template("eks", &[]).await;
     let cluster = w.cluster("prod", false).await;
+    let first_ready = tokio::spawn(first_in_state(w.cps(), "prod-control-plane", "Ready"));
     w.control_plane("prod-control-plane", &cluster, |_| {}).await;
     let cp = w.wait_state("prod-control-plane", "Ready").await;
+    // The status that says Ready already draws itself Ready and the secrets written on the way.
+    let first_ready = first_ready.await.unwrap();
+    let graph = first_ready.status.unwrap().dependency_graph.unwrap();
+    for (kind, name) in [
+        ("CAPTControlPlane", "prod-control-plane"),
+        ("Secret", "prod-kubeconfig"),
+        ("Secret", "prod-ca"),
+    ] {
+        let node = graph.nodes.values().find(|n| n.type_ == kind && n.name == name);
+        assert_eq!(
+            node.map(|n| n.status.as_str()),
+            Some("Ready"),
+            "{name}: {graph:#?}"
+        );
+    }
     let history = &cp.status.as_ref().unwrap().progress.as_ref().unwrap().history;
     let explained: Vec<String> = history
         .iter()

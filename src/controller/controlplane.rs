@@ -21,7 +21,7 @@
 //! recovery attempt or deadline, the health interval while Ready, and at most every 10 minutes
 //! as a safety net.
 
-use std::{sync::Arc, time::Duration};
+use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -155,6 +155,48 @@ impl Pass<'_> {
             .annotations()
             .get(SPEC_HASH_ANNOTATION)
             .cloned()
+    }
+
+    /// The graph as the pass leaves things. It was drawn from the caches as the pass began, so
+    /// what the pass itself did (reaching Ready, writing the secrets) is not in it yet; without
+    /// this the status that says Ready would draw the control plane NotReady and its secrets
+    /// Missing until the next pass.
+    fn graph_after(&self, ready: bool) -> Cow<'_, graph::DependencyGraph> {
+        let built = self.built;
+        let namespace = self.cp.namespace().unwrap_or_default();
+        let mut settled = vec![graph::Node::new(
+            graph::Kind::CAPTControlPlane,
+            &namespace,
+            self.cp.name_any(),
+            graph::control_plane_status(ready),
+        )];
+        if self.secrets.is_some() {
+            for name in [
+                graph::kubeconfig_secret_name(&self.cluster_name),
+                graph::ca_secret_name(&self.cluster_name),
+            ] {
+                settled.push(graph::Node::new(
+                    graph::Kind::Secret,
+                    &namespace,
+                    name,
+                    graph::NodeStatus::Ready,
+                ));
+            }
+        }
+        settled.retain(|n| {
+            built
+                .graph
+                .node(n.id())
+                .is_some_and(|drawn| drawn.status() != n.status())
+        });
+        if settled.is_empty() {
+            return Cow::Borrowed(&built.graph);
+        }
+        let mut graph = built.graph.clone();
+        for node in settled {
+            graph.add_node(node);
+        }
+        Cow::Owned(graph)
     }
 
     /// The apply is written as desired and its Workspace carries the apply's latest render.
@@ -774,7 +816,7 @@ async fn reconcile_live(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTCont
     }
 
     let state = machine.state();
-    write_status(&mut st, &machine, &operation, &pass, &built.graph, &time);
+    write_status(&mut st, &machine, &operation, &pass, &time);
     for t in machine.core().transitions() {
         tracing::info!(
             controlplane = %name, namespace = %cp.namespace().unwrap_or_default(),
@@ -860,7 +902,6 @@ fn write_status(
     machine: &AnyControlPlane,
     operation: &Operation,
     pass: &Pass<'_>,
-    graph: &graph::DependencyGraph,
     now: &Time,
 ) {
     let state = machine.state();
@@ -894,7 +935,7 @@ fn write_status(
     }
     st.health = Some(metrics);
     st.recovery = Some(pass.planner.status(&pass.record));
-    st.dependency_graph = Some(graph.to_status());
+    st.dependency_graph = Some(pass.graph_after(ready).to_status());
 
     // Upstream's views, which addon templates and users of upstream CAPT read.
     let ws = pass.obs.workspace.as_ref();

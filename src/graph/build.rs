@@ -53,6 +53,15 @@ pub fn default_apply_name(control_plane: &str) -> String {
     format!("{control_plane}-eks-controlplane-apply")
 }
 
+/// The status of the control plane's own node: Ready while its status says ready.
+pub fn control_plane_status(ready: bool) -> NodeStatus {
+    if ready {
+        NodeStatus::Ready
+    } else {
+        NodeStatus::NotReady
+    }
+}
+
 /// The Cluster API kubeconfig Secret of a cluster.
 pub fn kubeconfig_secret_name(cluster: &str) -> String {
     format!("{cluster}-kubeconfig")
@@ -312,11 +321,7 @@ impl Builder<'_> {
     fn run(mut self) -> BuiltGraph {
         let cp = self.subject.control_plane;
         let (namespace, name) = meta_key(&cp.metadata);
-        let status = if cp.status.as_ref().is_some_and(|s| s.ready) {
-            NodeStatus::Ready
-        } else {
-            NodeStatus::NotReady
-        };
+        let status = control_plane_status(cp.status.as_ref().is_some_and(|s| s.ready));
         let root = self
             .graph
             .add_node(Node::new(Kind::CAPTControlPlane, namespace, name, status));

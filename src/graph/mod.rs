@@ -53,7 +53,7 @@ mod status;
 pub use algorithms::{BrokenDependency, Cycle};
 pub use build::{
     APPLY_SUFFIX, BuiltGraph, Facts, ObjectKey, Observed, Subject, build, build_from, ca_secret_name,
-    default_apply_name, kubeconfig_secret_name, rendered_workspace_name,
+    control_plane_status, default_apply_name, kubeconfig_secret_name, rendered_workspace_name,
 };
 pub use model::{DependencyGraph, Kind, Node, NodeId, NodeStatus, Origin};
 pub use render::Format;
