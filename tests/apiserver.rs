@@ -486,13 +486,22 @@ async fn simulator_drives_a_namespaced_workspace_from_create_to_destroy() {
         outputs.get("kubeconfig").is_none(),
         "sensitive outputs stay out of status"
     );
-    // Before the simulator's first status write the Workspace has no Ready condition ("-").
-    let path: Vec<String> = history
-        .reasons("Ready")
-        .into_iter()
-        .filter(|r| r != "-")
-        .collect();
-    assert_eq!(path, ["Creating", "Available"]);
+    // Before the simulator's first status write the Workspace has no Ready condition ("-"). The
+    // history is fed by a watch, which may trail the GET above by a moment.
+    let ready_path = || -> Vec<String> {
+        (history.reasons("Ready").into_iter())
+            .filter(|r| r != "-")
+            .collect()
+    };
+    let seen = wait_for("the watch to see Available", DEFAULT_TIMEOUT, || async {
+        let path = ready_path();
+        Ok::<_, std::convert::Infallible>(
+            (path.last().map(String::as_str) == Some("Available")).then_some(()),
+        )
+    })
+    .await;
+    assert!(seen.is_ok(), "{:?}", ready_path());
+    assert_eq!(ready_path(), ["Creating", "Available"]);
 
     // The connection secret: Crossplane's type, controlled by the Workspace, every output, and a
     // kubeconfig that reaches the "EKS" API server for real.

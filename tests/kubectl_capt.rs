@@ -77,11 +77,22 @@ async fn control_plane(admin: &Client, ns: &str, cluster: &str, template: &str) 
 }
 
 async fn wait_state(api: &Api<CAPTControlPlane>, name: &str, state: &str) -> CAPTControlPlane {
-    capt_testkit::wait_for(&format!("{name} in state {state}"), TIMEOUT, || async {
+    wait_cp(api, name, &format!("in state {state}"), |cp| {
+        cp.status.as_ref().and_then(|s| s.state.as_deref()) == Some(state)
+    })
+    .await
+}
+
+/// Waits until `holds` is true of control plane `name`.
+async fn wait_cp(
+    api: &Api<CAPTControlPlane>,
+    name: &str,
+    what: &str,
+    holds: impl Fn(&CAPTControlPlane) -> bool,
+) -> CAPTControlPlane {
+    capt_testkit::wait_for(&format!("{name} {what}"), TIMEOUT, || async {
         let cp = api.get_opt(name).await?;
-        Ok::<_, kube::Error>(
-            cp.filter(|cp| cp.status.as_ref().and_then(|s| s.state.as_deref()) == Some(state)),
-        )
+        Ok::<_, kube::Error>(cp.filter(|cp| holds(cp)))
     })
     .await
     .unwrap()
@@ -248,7 +259,18 @@ async fn kubectl_capt_shows_ready_and_failed_control_planes_and_retries() {
     control_plane(&admin, ns.name(), "prod", "eks").await;
     control_plane(&admin, ns.name(), "broken", "eks-vpc").await;
     let cps: Api<CAPTControlPlane> = Api::namespaced(admin.clone(), ns.name());
-    wait_state(&cps, "prod-cp", "Ready").await;
+    // Ready with every node of its graph Ready: the apply copies its Workspace's readiness a
+    // moment after the control plane has seen it, and the snapshots below show the settled graph.
+    wait_cp(&cps, "prod-cp", "Ready with a settled graph", |cp| {
+        let Some(st) = &cp.status else { return false };
+        let settled = st.dependency_graph.as_ref().is_some_and(|g| {
+            (g.nodes.values()).all(|n| {
+                n.status == "Ready" || (n.status == "Unknown" && n.type_.ends_with("ProviderConfig"))
+            })
+        });
+        st.state.as_deref() == Some("Ready") && settled
+    })
+    .await;
     let broken = wait_state(&cps, "broken-cp", "Failed").await;
     assert_eq!(
         broken.status.unwrap().failure_reason.as_deref(),
