@@ -102,6 +102,7 @@ fn health(c: &mut Criterion) {
         kubeconfig_secret: SecretState::Owned,
         ca_secret: SecretState::Owned,
         probe: Some(&probe),
+        probe_failures: 0,
     };
     let checks = HealthChecks::defaults();
     let planner = Planner::default();

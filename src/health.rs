@@ -25,7 +25,7 @@
 //! | `WorkspaceReady` | the Workspace is `Ready=True` and not being deleted | RecreateWorkspace |
 //! | `EndpointValid` | `spec.controlPlaneEndpoint` is present and a well-formed host and port | RefreshKubeconfig |
 //! | `KubeconfigSecret` | the kubeconfig and CA secrets exist and are controlled by this control plane | RefreshKubeconfig |
-//! | `EndpointProbe` | the caller's HTTPS probe got an answer from the API server (2xx, 401 or 403) | RefreshKubeconfig |
+//! | `EndpointProbe` | the caller's HTTPS probe got an answer from the API server (2xx, 401 or 403); fails after [`PROBE_FAILURE_THRESHOLD`] failed probes in a row | RefreshKubeconfig |
 //!
 //! Both Workspace conditions are read because provider-terraform leaves `Ready=True` after a
 //! failed re-apply and reports the failure only in `Synced`. `EndpointProbe` runs only when probing
@@ -113,6 +113,10 @@ pub enum SecretState {
     Owned,
 }
 
+/// Failed probes in a row before `EndpointProbe` fails, as Kubernetes probes' `failureThreshold`
+/// defaults to: one lost connection or slow answer is not an outage, and Degraded should not flap.
+pub const PROBE_FAILURE_THRESHOLD: u32 = 3;
+
 /// The outcome of an HTTPS probe of the API endpoint, made by the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProbeResult {
@@ -120,6 +124,14 @@ pub enum ProbeResult {
     Responded(u16),
     /// No response: connection, TLS or timeout error, in words.
     Failed(String),
+}
+
+impl ProbeResult {
+    /// Whether the API server answered as a healthy one does: any 2xx, and 401 or 403, since
+    /// the probe carries no credentials.
+    pub fn answered(&self) -> bool {
+        matches!(self, ProbeResult::Responded(code) if (200..300).contains(code) || matches!(code, 401 | 403))
+    }
 }
 
 /// The facts the checks look at.
@@ -140,6 +152,9 @@ pub struct HealthFacts<'a> {
     pub ca_secret: SecretState,
     /// The caller's probe of the endpoint, when it made one.
     pub probe: Option<&'a ProbeResult>,
+    /// Probes that failed in a row, this one included; the caller keeps the count. Below
+    /// [`PROBE_FAILURE_THRESHOLD`] a failed probe is not yet a verdict.
+    pub probe_failures: u32,
 }
 
 /// Why a check failed and what would repair it.
@@ -399,18 +414,18 @@ impl HealthCheck for EndpointProbe {
         RecoveryActionType::RefreshKubeconfig
     }
     fn evaluate(&self, facts: &HealthFacts<'_>) -> Outcome {
-        match facts.probe {
-            None => Outcome::Skipped,
-            Some(ProbeResult::Responded(code)) if (200..300).contains(code) || matches!(code, 401 | 403) => {
-                Outcome::Passed
-            }
-            Some(ProbeResult::Responded(code)) => {
-                Outcome::failed(format!("the API server answered HTTP {code}"), self.recovery())
-            }
-            Some(ProbeResult::Failed(error)) => {
-                Outcome::failed(format!("the API server is unreachable: {error}"), self.recovery())
-            }
+        let problem = match facts.probe {
+            None => return Outcome::Skipped,
+            Some(probe) if probe.answered() => return Outcome::Passed,
+            Some(ProbeResult::Responded(code)) => format!("the API server answered HTTP {code}"),
+            Some(ProbeResult::Failed(error)) => format!("the API server is unreachable: {error}"),
+        };
+        // Too few failures in a row to judge: the check sits this one out.
+        if facts.probe_failures < PROBE_FAILURE_THRESHOLD {
+            return Outcome::Skipped;
         }
+        let message = format!("{problem} ({} probes in a row)", facts.probe_failures);
+        Outcome::failed(message, self.recovery())
     }
 }
 
@@ -795,6 +810,7 @@ mod tests {
             kubeconfig_secret: SecretState::Owned,
             ca_secret: SecretState::Owned,
             probe: Some(probe),
+            probe_failures: 0,
         }
     }
 
@@ -949,8 +965,10 @@ mod tests {
     #[test]
     fn the_probe_is_interpreted_not_made() {
         let probe = |result: Option<ProbeResult>| {
+            let failed = result.as_ref().is_some_and(|r| !r.answered());
             EndpointProbe.evaluate(&HealthFacts {
                 probe: result.as_ref(),
+                probe_failures: if failed { PROBE_FAILURE_THRESHOLD } else { 0 },
                 ..Default::default()
             })
         };
@@ -958,12 +976,36 @@ mod tests {
         assert_eq!(probe(Some(ProbeResult::Responded(200))), Outcome::Passed);
         assert_eq!(probe(Some(ProbeResult::Responded(403))), Outcome::Passed);
         assert!(
-            matches!(probe(Some(ProbeResult::Responded(503))), Outcome::Failed(f) if f.message == "the API server answered HTTP 503")
+            matches!(probe(Some(ProbeResult::Responded(503))), Outcome::Failed(f) if f.message == "the API server answered HTTP 503 (3 probes in a row)")
         );
         assert!(matches!(
             probe(Some(ProbeResult::Failed("connection refused".into()))),
             Outcome::Failed(_)
         ));
+    }
+
+    #[test]
+    fn a_failed_probe_fails_the_check_only_at_the_threshold() {
+        let refused = ProbeResult::Failed("connection refused".into());
+        let after = |failures| {
+            EndpointProbe.evaluate(&HealthFacts {
+                probe: Some(&refused),
+                probe_failures: failures,
+                ..Default::default()
+            })
+        };
+        for failures in 0..PROBE_FAILURE_THRESHOLD {
+            assert_eq!(after(failures), Outcome::Skipped, "{failures} in a row");
+        }
+        let Outcome::Failed(failure) = after(PROBE_FAILURE_THRESHOLD) else {
+            panic!("the threshold is reached");
+        };
+        assert_eq!(failure.action, RecoveryActionType::RefreshKubeconfig);
+        assert!(
+            failure.message.contains("connection refused"),
+            "{}",
+            failure.message
+        );
     }
 
     #[test]

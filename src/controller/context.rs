@@ -8,7 +8,7 @@ use std::{
 
 use kube::{Client, runtime::events::Reporter};
 
-use super::Stores;
+use super::{Stores, probe::ProbeStreaks};
 use crate::{api::WorkspaceApi, metrics::Metrics};
 
 /// Operator settings, from flags.
@@ -59,6 +59,8 @@ pub struct Context {
     pub stores: Stores,
     /// What this operator last wrote to each control plane and apply.
     pub written: Arc<WrittenVersions>,
+    /// Failed endpoint probes in a row, per control plane.
+    pub probe_streaks: Arc<ProbeStreaks>,
 }
 
 /// The resourceVersion of the last status write this operator made to each control plane and

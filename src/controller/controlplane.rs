@@ -267,6 +267,9 @@ impl Pass<'_> {
             (Some(ep), true) => Some(probe::probe(self.cp, self.ctx, &self.cluster_name, ep).await),
             _ => None,
         };
+        let probe_failures = probe
+            .as_ref()
+            .map_or(0, |p| self.ctx.probe_streaks.record(&key_of(self.cp), p));
         let facts = HealthFacts {
             broken_dependencies: &broken,
             workspace: self.obs.workspace.as_ref(),
@@ -274,6 +277,7 @@ impl Pass<'_> {
             kubeconfig_secret,
             ca_secret,
             probe: probe.as_ref(),
+            probe_failures,
         };
         Ok(self.report.insert(self.checks.evaluate(&facts)))
     }
@@ -676,9 +680,14 @@ impl Pass<'_> {
     }
 }
 
+/// `namespace/name`: how the operator's in-memory records name a control plane.
+fn key_of(cp: &CAPTControlPlane) -> String {
+    format!("{}/{}", cp.namespace().unwrap_or_default(), cp.name_any())
+}
+
 async fn reconcile_live(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTControlPlane>) -> Result<Action> {
     let name = cp.name_any();
-    let key = format!("{}/{name}", cp.namespace().unwrap_or_default());
+    let key = key_of(cp);
     if ctx.written.is_stale(&key, cp.resource_version().as_deref()) {
         // The watch has not delivered our own last write yet; its event will wake us with it.
         return Ok(Action::requeue(Duration::from_secs(2)));
@@ -825,10 +834,7 @@ async fn reconcile_live(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTCont
         );
         ctx.metrics.transition(t.to);
     }
-    ctx.metrics.set_state(
-        &format!("{}/{name}", cp.namespace().unwrap_or_default()),
-        Some(state),
-    );
+    ctx.metrics.set_state(&key, Some(state));
 
     // The retry record lives in an annotation too, since `clusterctl move` does not carry status.
     if pass.record != record_before || pass.retry_consumed {
@@ -1227,8 +1233,10 @@ async fn release(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTControlPlan
         ],
     )
     .await?;
-    ctx.metrics.set_state(&format!("{namespace}/{name}"), None);
-    ctx.written.forget(&format!("{namespace}/{name}"));
+    let key = key_of(cp);
+    ctx.metrics.set_state(&key, None);
+    ctx.written.forget(&key);
+    ctx.probe_streaks.forget(&key);
     tracing::info!(controlplane = %name, "control plane released");
     Ok(Cleanup::Done)
 }

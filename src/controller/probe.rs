@@ -1,7 +1,7 @@
 //! The optional HTTPS probe of a control plane's endpoint: a real TLS handshake against the CA we
 //! wrote, and `GET /readyz`, which Kubernetes serves to anonymous clients.
 
-use std::time::Duration;
+use std::{collections::HashMap, sync::Mutex, time::Duration};
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use k8s_openapi::api::core::v1::Secret;
@@ -16,6 +16,38 @@ use crate::{
 
 /// How long the probe may take; a hung endpoint counts as failed.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Failed probes in a row, per control plane, for [`HealthFacts::probe_failures`].
+///
+/// Kept in memory: an operator that restarts starts counting again, which can only delay a
+/// verdict by a few health intervals, never invent one.
+///
+/// [`HealthFacts::probe_failures`]: crate::health::HealthFacts::probe_failures
+#[derive(Debug, Default)]
+pub struct ProbeStreaks(Mutex<HashMap<String, u32>>);
+
+impl ProbeStreaks {
+    /// Records the probe of control plane `key`; returns its failures in a row, this one included.
+    pub fn record(&self, key: &str, result: &ProbeResult) -> u32 {
+        let Ok(mut streaks) = self.0.lock() else {
+            return 1;
+        };
+        if result.answered() {
+            streaks.remove(key);
+            return 0;
+        }
+        let failures = streaks.entry(key.to_owned()).or_default();
+        *failures = failures.saturating_add(1);
+        *failures
+    }
+
+    /// Forgets control plane `key` (it is gone).
+    pub fn forget(&self, key: &str) {
+        if let Ok(mut streaks) = self.0.lock() {
+            streaks.remove(key);
+        }
+    }
+}
 
 /// Probes `ep` trusting the CA in the control plane's `<cluster>-ca` secret.
 pub async fn probe(
@@ -90,5 +122,18 @@ mod tests {
         let pem = "-----BEGIN CERTIFICATE-----\nAAEC\n-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\nAwQF\n-----END CERTIFICATE-----\n";
         assert_eq!(pem_to_der(pem.as_bytes()), vec![vec![0, 1, 2], vec![3, 4, 5]]);
         assert!(pem_to_der(b"garbage").is_empty());
+    }
+
+    #[test]
+    fn an_answer_ends_the_streak_of_failures() {
+        let streaks = ProbeStreaks::default();
+        let refused = ProbeResult::Failed("connection refused".into());
+        assert_eq!(streaks.record("ns/a", &refused), 1);
+        assert_eq!(streaks.record("ns/a", &ProbeResult::Responded(503)), 2);
+        assert_eq!(streaks.record("ns/b", &refused), 1, "counted per control plane");
+        assert_eq!(streaks.record("ns/a", &ProbeResult::Responded(401)), 0);
+        assert_eq!(streaks.record("ns/a", &refused), 1);
+        streaks.forget("ns/b");
+        assert_eq!(streaks.record("ns/b", &refused), 1);
     }
 }

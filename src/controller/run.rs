@@ -274,6 +274,7 @@ pub async fn run(
         config: config.clone(),
         stores: stores.clone(),
         written: Default::default(),
+        probe_streaks: Default::default(),
     });
     let controller_config = controller::Config::default().concurrency(config.concurrency);
 
