@@ -6,7 +6,7 @@
 //! Nothing here asserts on wall-clock time: waits have deadlines only to bound a hang.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use capt_testkit::crds::{load_crds, load_documents, yaml_files};
@@ -34,7 +34,7 @@ use serde_json::{Value, json};
 const GC_TIMEOUT: Duration = Duration::from_secs(90);
 
 fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+    capt_testkit::util::repo_root().join(path)
 }
 
 /// The shared plane, an admin client and a fresh namespace for one test.

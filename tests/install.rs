@@ -5,7 +5,7 @@
 //! kubectl is required: without it these tests fail with a message, never skip.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -19,8 +19,8 @@ const PROVIDER: &str = "control-plane-capt";
 const INSTALL_NAMESPACE: &str = "capt-system";
 const MANAGER: &str = "capt-controlplane-manager";
 
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+fn repo() -> PathBuf {
+    capt_testkit::util::repo_root()
 }
 
 /// kubectl from PATH, or a failure that says how to get it.

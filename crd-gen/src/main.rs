@@ -6,11 +6,15 @@
 //! cargo run --bin crd-gen -- --check   # exit 1, naming the stale files, when manifests/ is out of date
 //! ```
 
-use std::{
-    fs,
-    path::{Path, PathBuf},
-    process::ExitCode,
-};
+use std::{fs, path::PathBuf, process::ExitCode};
+
+/// This package's directory. `cargo run` sets `CARGO_MANIFEST_DIR` at run time, which names the
+/// checkout being worked on even when the binary was built in another checkout sharing the
+/// target directory; the compile-time value is the fallback for a binary run by hand.
+fn package_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -26,14 +30,14 @@ fn main() -> ExitCode {
         .position(|a| a == "--dir")
         .and_then(|i| args.get(i + 1))
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/crds"));
+        .unwrap_or_else(|| package_dir().join("../manifests/crds"));
 
     let reference = args
         .iter()
         .position(|a| a == "--reference")
         .and_then(|i| args.get(i + 1))
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/crd-reference.md"));
+        .unwrap_or_else(|| package_dir().join("../docs/crd-reference.md"));
 
     let mut stale = Vec::new();
     let markdown = crd_gen::reference::markdown();

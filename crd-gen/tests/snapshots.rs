@@ -3,7 +3,9 @@
 #[test]
 fn crds_match_their_snapshots() {
     let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots"));
+    // The run-time package directory: the checkout under test, even with a shared target dir.
+    let package = std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR");
+    settings.set_snapshot_path(std::path::Path::new(&package).join("../snapshots"));
     settings.set_prepend_module_to_snapshot(false);
     settings.bind(|| {
         for (file, yaml) in crd_gen::rendered() {

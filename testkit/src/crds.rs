@@ -20,7 +20,7 @@ pub fn default_crd_dirs() -> Vec<PathBuf> {
     if let Some(dirs) = std::env::var_os("CAPT_TEST_CRD_DIRS").filter(|d| !d.is_empty()) {
         return std::env::split_paths(&dirs).collect();
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = crate::util::repo_root();
     vec![root.join("manifests/crds"), root.join("tests/fixtures/crds")]
 }
 

@@ -1,7 +1,25 @@
 //! Small helpers shared by the harness and the simulator.
 
 use std::hash::{BuildHasher, Hasher};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// The repository this code runs from: the nearest ancestor of the running package's directory
+/// that holds `manifests/crds`.
+///
+/// Found at run time from `CARGO_MANIFEST_DIR`, which `cargo test` and `cargo run` set, and only
+/// then from the compile-time value: two checkouts that share one target directory (as `.ci/run`
+/// and `hack/` scripts do) can reuse a build made in the other checkout, whose compile-time path
+/// would read the other checkout's manifests.
+pub fn repo_root() -> PathBuf {
+    let start = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    start
+        .ancestors()
+        .find(|dir| dir.join("manifests/crds").is_dir())
+        .map_or(start.clone(), Path::to_path_buf)
+}
 
 /// A random lowercase alphanumeric string of `len` characters, usable in Kubernetes names.
 ///

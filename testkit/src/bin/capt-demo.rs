@@ -66,10 +66,9 @@ fn duration(text: &str) -> Result<Duration, String> {
     parse_duration(text).ok_or_else(|| format!("{text:?} is not a duration such as 12s or 1m"))
 }
 
-/// The repository this binary was built from: the samples and CRDs are read from it.
+/// The repository the samples and CRDs are read from.
 fn repo_root() -> PathBuf {
-    let testkit = Path::new(env!("CARGO_MANIFEST_DIR"));
-    testkit.parent().unwrap_or(testkit).to_owned()
+    capt_testkit::util::repo_root()
 }
 
 /// A failure: what went wrong, in words for the terminal.
