@@ -5,7 +5,7 @@ use std::hint::black_box;
 
 use capt_controlplane::{
     api::{ApiEndpoint, RecoveryActionType, WorkspaceView, workspace::WorkspaceCondition},
-    health::{HealthChecks, HealthFacts, ProbeResult, SecretState},
+    health::{HealthChecks, HealthFacts, ProbeFacts, ProbeResult, SecretState},
     recovery::{Backoff, Failure, FixedJitter, Planner, RetryRecord, SplitMix64, Strategy},
 };
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -101,8 +101,10 @@ fn health(c: &mut Criterion) {
         endpoint: Some(&endpoint),
         kubeconfig_secret: SecretState::Owned,
         ca_secret: SecretState::Owned,
-        probe: Some(&probe),
-        probe_failures: 0,
+        probe: Some(ProbeFacts {
+            latest: &probe,
+            failures_in_a_row: 0,
+        }),
     };
     let checks = HealthChecks::defaults();
     let planner = Planner::default();

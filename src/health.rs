@@ -25,12 +25,14 @@
 //! | `WorkspaceReady` | the Workspace is `Ready=True` and not being deleted | RecreateWorkspace |
 //! | `EndpointValid` | `spec.controlPlaneEndpoint` is present and a well-formed host and port | RefreshKubeconfig |
 //! | `KubeconfigSecret` | the kubeconfig and CA secrets exist and are controlled by this control plane | RefreshKubeconfig |
-//! | `EndpointProbe` | the caller's HTTPS probe got an answer from the API server (2xx, 401 or 403); fails after [`PROBE_FAILURE_THRESHOLD`] failed probes in a row | RefreshKubeconfig |
+//! | `EndpointProbe` | fewer than [`PROBE_FAILURE_THRESHOLD`] of the caller's HTTPS probes in a row went unanswered (an answer is 2xx, 401 or 403) | RefreshKubeconfig |
 //!
 //! Both Workspace conditions are read because provider-terraform leaves `Ready=True` after a
 //! failed re-apply and reports the failure only in `Synced`. `EndpointProbe` runs only when probing
-//! is enabled and the caller passed a result; an unreachable endpoint maps to the least
-//! destructive action, and a real outage is left to the retry budget and escalation.
+//! is enabled and the caller passed a result. It judges a run of probes, not one, so that a lost
+//! connection or a slow answer does not flap the control plane to Degraded; an unreachable
+//! endpoint maps to the least destructive action, and a real outage is left to the retry budget
+//! and escalation.
 //!
 //! # Metrics
 //!
@@ -129,7 +131,7 @@ pub enum ProbeResult {
 impl ProbeResult {
     /// Whether the API server answered as a healthy one does: any 2xx, and 401 or 403, since
     /// the probe carries no credentials.
-    pub fn answered(&self) -> bool {
+    pub fn is_healthy(&self) -> bool {
         matches!(self, ProbeResult::Responded(code) if (200..300).contains(code) || matches!(code, 401 | 403))
     }
 }
@@ -151,10 +153,17 @@ pub struct HealthFacts<'a> {
     /// The `<cluster>-ca` secret.
     pub ca_secret: SecretState,
     /// The caller's probe of the endpoint, when it made one.
-    pub probe: Option<&'a ProbeResult>,
-    /// Probes that failed in a row, this one included; the caller keeps the count. Below
-    /// [`PROBE_FAILURE_THRESHOLD`] a failed probe is not yet a verdict.
-    pub probe_failures: u32,
+    pub probe: Option<ProbeFacts<'a>>,
+}
+
+/// The caller's latest probe of the endpoint, and how many probes have failed in a row up to and
+/// including it: the caller keeps the count, across passes.
+#[derive(Debug, Clone, Copy)]
+pub struct ProbeFacts<'a> {
+    /// The latest probe.
+    pub latest: &'a ProbeResult,
+    /// Failed probes in a row, the latest included; 0 when it was answered.
+    pub failures_in_a_row: u32,
 }
 
 /// Why a check failed and what would repair it.
@@ -414,17 +423,17 @@ impl HealthCheck for EndpointProbe {
         RecoveryActionType::RefreshKubeconfig
     }
     fn evaluate(&self, facts: &HealthFacts<'_>) -> Outcome {
-        let problem = match facts.probe {
-            None => return Outcome::Skipped,
-            Some(probe) if probe.answered() => return Outcome::Passed,
-            Some(ProbeResult::Responded(code)) => format!("the API server answered HTTP {code}"),
-            Some(ProbeResult::Failed(error)) => format!("the API server is unreachable: {error}"),
-        };
-        // Too few failures in a row to judge: the check sits this one out.
-        if facts.probe_failures < PROBE_FAILURE_THRESHOLD {
+        let Some(probe) = facts.probe else {
             return Outcome::Skipped;
+        };
+        if probe.latest.is_healthy() || probe.failures_in_a_row < PROBE_FAILURE_THRESHOLD {
+            return Outcome::Passed;
         }
-        let message = format!("{problem} ({} probes in a row)", facts.probe_failures);
+        let problem = match probe.latest {
+            ProbeResult::Responded(code) => format!("the API server answered HTTP {code}"),
+            ProbeResult::Failed(error) => format!("the API server is unreachable: {error}"),
+        };
+        let message = format!("{problem} ({} probes in a row)", probe.failures_in_a_row);
         Outcome::failed(message, self.recovery())
     }
 }
@@ -809,8 +818,10 @@ mod tests {
             endpoint: Some(endpoint),
             kubeconfig_secret: SecretState::Owned,
             ca_secret: SecretState::Owned,
-            probe: Some(probe),
-            probe_failures: 0,
+            probe: Some(ProbeFacts {
+                latest: probe,
+                failures_in_a_row: 0,
+            }),
         }
     }
 
@@ -965,10 +976,16 @@ mod tests {
     #[test]
     fn the_probe_is_interpreted_not_made() {
         let probe = |result: Option<ProbeResult>| {
-            let failed = result.as_ref().is_some_and(|r| !r.answered());
+            let probe = result.as_ref().map(|latest| ProbeFacts {
+                latest,
+                failures_in_a_row: if latest.is_healthy() {
+                    0
+                } else {
+                    PROBE_FAILURE_THRESHOLD
+                },
+            });
             EndpointProbe.evaluate(&HealthFacts {
-                probe: result.as_ref(),
-                probe_failures: if failed { PROBE_FAILURE_THRESHOLD } else { 0 },
+                probe,
                 ..Default::default()
             })
         };
@@ -989,13 +1006,15 @@ mod tests {
         let refused = ProbeResult::Failed("connection refused".into());
         let after = |failures| {
             EndpointProbe.evaluate(&HealthFacts {
-                probe: Some(&refused),
-                probe_failures: failures,
+                probe: Some(ProbeFacts {
+                    latest: &refused,
+                    failures_in_a_row: failures,
+                }),
                 ..Default::default()
             })
         };
-        for failures in 0..PROBE_FAILURE_THRESHOLD {
-            assert_eq!(after(failures), Outcome::Skipped, "{failures} in a row");
+        for failures in 1..PROBE_FAILURE_THRESHOLD {
+            assert_eq!(after(failures), Outcome::Passed, "{failures} in a row");
         }
         let Outcome::Failed(failure) = after(PROBE_FAILURE_THRESHOLD) else {
             panic!("the threshold is reached");

@@ -197,7 +197,8 @@ impl World {
     }
 
     /// Waits until the status history records the move `from` -> `to`. Passing states such as
-    /// Recovering can last less than one poll, so a test that needs one asks the history.
+    /// Recovering can last less than one poll, so a test that needs one asks the history. Any
+    /// recorded move counts, also one from before the action under test.
     async fn wait_move(&self, name: &str, from: &str, to: &str) -> CAPTControlPlane {
         self.wait_cp(name, &format!("a move {from} -> {to} in the history"), |cp| {
             transitions(cp).iter().any(|(f, t)| f == from && t == to)
@@ -341,25 +342,44 @@ async fn bind_operator_role(admin: &Client, user: &str) {
         .unwrap();
 }
 
-/// The first version of control plane `name` in `state`, from a watch: polling can skip a write,
-/// a watch sees each one.
+/// Starts watching control plane `name` and returns, once the watch is established, the task
+/// that yields its first version in `state`: polling can skip a write, a watch sees each one.
 async fn first_in_state(
     api: Api<CAPTControlPlane>,
     name: &'static str,
     state: &'static str,
-) -> CAPTControlPlane {
-    use futures::TryStreamExt;
-    use kube::runtime::{WatchStreamExt, watcher};
+) -> tokio::task::JoinHandle<CAPTControlPlane> {
+    use futures::StreamExt;
+    use kube::runtime::watcher::{self, Event};
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let mut found = std::pin::pin!(watcher(api, config).applied_objects().try_filter(|cp| {
-        let matches = cp.status.as_ref().and_then(|s| s.state.as_deref()) == Some(state);
-        std::future::ready(matches)
-    }));
-    tokio::time::timeout(TIMEOUT, found.try_next())
-        .await
-        .unwrap_or_else(|_| panic!("control plane {name} not {state} within {TIMEOUT:?}"))
-        .unwrap()
-        .unwrap_or_else(|| panic!("the watch on {name} ended"))
+    let (established, is_established) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        let mut established = Some(established);
+        let mut events = std::pin::pin!(watcher::watcher(api, config));
+        let found = async {
+            while let Some(event) = events.next().await {
+                match event.unwrap() {
+                    Event::InitDone => {
+                        if let Some(tx) = established.take() {
+                            let _ = tx.send(());
+                        }
+                    }
+                    Event::Apply(cp) | Event::InitApply(cp)
+                        if cp.status.as_ref().and_then(|s| s.state.as_deref()) == Some(state) =>
+                    {
+                        return cp;
+                    }
+                    _ => {}
+                }
+            }
+            panic!("the watch on {name} ended")
+        };
+        tokio::time::timeout(TIMEOUT, found)
+            .await
+            .unwrap_or_else(|_| panic!("control plane {name} not {state} within {TIMEOUT:?}"))
+    });
+    is_established.await.expect("the watch is established");
+    task
 }
 
 fn transitions(cp: &CAPTControlPlane) -> Vec<(String, String)> {
@@ -388,7 +408,7 @@ async fn happy_path_reaches_ready_with_contract_fields_secrets_and_events() {
     let w = World::new("happy").await;
     w.template("eks", &[]).await;
     let cluster = w.cluster("prod", false).await;
-    let first_ready = tokio::spawn(first_in_state(w.cps(), "prod-control-plane", "Ready"));
+    let first_ready = first_in_state(w.cps(), "prod-control-plane", "Ready").await;
     w.control_plane("prod-control-plane", &cluster, |_| {}).await;
     let cp = w.wait_state("prod-control-plane", "Ready").await;
     // The status that says Ready already draws itself Ready and the secrets written on the way.
@@ -667,6 +687,8 @@ async fn exhausted_retries_fail_terminally_and_the_retry_annotation_resumes() {
 async fn deleted_workspace_degrades_and_is_recreated() {
     let w = World::new("recreate").await;
     w.template("eks", &[]).await;
+    // The old Workspace takes 10 s to go, so the recovery timer (1-2 s after Degraded) acts
+    // before the apply controller could recreate the Workspace on its own.
     w.script(
         "gone-cp-eks-controlplane",
         Script::new().destroy_delay(Duration::from_secs(10)),
@@ -816,6 +838,7 @@ async fn pause_by_cluster_and_by_annotation_stops_writes() {
         cp.resource_version(),
         "no writes while paused"
     );
+    // Pending may have been written before the paused Cluster reached the operator's cache.
     let state = later.status.unwrap().state;
     assert!(matches!(state.as_deref(), None | Some("Pending")), "{state:?}");
     let applies: Api<WorkspaceTemplateApply> = Api::namespaced(w.admin.clone(), w.name());

@@ -302,7 +302,8 @@ pub struct HealthCheckOverrides {
     /// Names of default checks to skip, e.g. `EndpointProbe`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub disabled: Vec<String>,
-    /// Probe the API endpoint over HTTPS (default true).
+    /// Probe the API endpoint over HTTPS (default true); three unanswered probes in a row fail
+    /// the `EndpointProbe` check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe_endpoint: Option<bool>,
     /// How often a Ready control plane is checked; at most 10m (default 1m).

@@ -51,7 +51,7 @@ use crate::{
         condition::{self, Status},
     },
     endpoint, graph,
-    health::{self, HealthChecks, HealthFacts, HealthReport, SecretState, Verdict},
+    health::{self, HealthChecks, HealthFacts, HealthReport, ProbeFacts, SecretState, Verdict},
     kubeconfig,
     progress::Operation,
     recovery::{Failure, Plan, Planner, Resume, RetryRecord, SplitMix64, Strategy},
@@ -236,7 +236,17 @@ impl Pass<'_> {
         }
     }
 
+    /// The health report, evaluated once per pass: a pass that moves Ready→Degraded or back asks
+    /// twice, and must neither probe the endpoint twice nor count one failure as two.
     async fn health(&mut self) -> Result<&HealthReport> {
+        let report = match self.report.take() {
+            Some(report) => report,
+            None => self.evaluate_health().await?,
+        };
+        Ok(self.report.insert(report))
+    }
+
+    async fn evaluate_health(&self) -> Result<HealthReport> {
         let built = self.built;
         let mut broken = built.graph.broken_dependencies(&built.root).unwrap_or_default();
         // Unknown means "not observed" (the operator does not watch ProviderConfigs), not broken.
@@ -263,23 +273,37 @@ impl Pass<'_> {
         };
         // The endpoint this pass wrote is fresher than the object it read.
         let endpoint = self.endpoint.clone();
+        let key = key_of(self.cp);
         let probe = match (&endpoint, self.probe_enabled()) {
             (Some(ep), true) => Some(probe::probe(self.cp, self.ctx, &self.cluster_name, ep).await),
-            _ => None,
+            _ => {
+                // Not probed this time: failures before and after are not in a row.
+                self.ctx.probe_streaks.forget(&key);
+                None
+            }
         };
-        let probe_failures = probe
-            .as_ref()
-            .map_or(0, |p| self.ctx.probe_streaks.record(&key_of(self.cp), p));
+        let probe = probe.as_ref().map(|latest| {
+            let failures_in_a_row = self.ctx.probe_streaks.record(&key, latest);
+            if failures_in_a_row > 0 {
+                tracing::info!(
+                    controlplane = %self.cp.name_any(), namespace = %self.cp.namespace().unwrap_or_default(),
+                    result = ?latest, failures_in_a_row, "endpoint probe failed"
+                );
+            }
+            ProbeFacts {
+                latest,
+                failures_in_a_row,
+            }
+        });
         let facts = HealthFacts {
             broken_dependencies: &broken,
             workspace: self.obs.workspace.as_ref(),
             endpoint: endpoint.as_ref(),
             kubeconfig_secret,
             ca_secret,
-            probe: probe.as_ref(),
-            probe_failures,
+            probe,
         };
-        Ok(self.report.insert(self.checks.evaluate(&facts)))
+        Ok(self.checks.evaluate(&facts))
     }
 
     fn probe_enabled(&self) -> bool {
@@ -825,6 +849,10 @@ async fn reconcile_live(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTCont
     }
 
     let state = machine.state();
+    if !matches!(state, StateName::Ready | StateName::Degraded) {
+        // Only these two states are probed; a run of failures does not span the states between.
+        ctx.probe_streaks.forget(&key);
+    }
     write_status(&mut st, &machine, &operation, &pass, &time);
     for t in machine.core().transitions() {
         tracing::info!(

@@ -1,7 +1,11 @@
 //! The optional HTTPS probe of a control plane's endpoint: a real TLS handshake against the CA we
 //! wrote, and `GET /readyz`, which Kubernetes serves to anonymous clients.
 
-use std::{collections::HashMap, sync::Mutex, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Mutex, PoisonError},
+    time::Duration,
+};
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use k8s_openapi::api::core::v1::Secret;
@@ -17,22 +21,21 @@ use crate::{
 /// How long the probe may take; a hung endpoint counts as failed.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Failed probes in a row, per control plane, for [`HealthFacts::probe_failures`].
+/// Failed probes in a row, per control plane, for [`ProbeFacts::failures_in_a_row`].
 ///
 /// Kept in memory: an operator that restarts starts counting again, which can only delay a
-/// verdict by a few health intervals, never invent one.
+/// verdict by a few health intervals, never invent one. A run ends with an answer, and when the
+/// control plane is not probed (probing off, or a state that is not Ready or Degraded).
 ///
-/// [`HealthFacts::probe_failures`]: crate::health::HealthFacts::probe_failures
+/// [`ProbeFacts::failures_in_a_row`]: crate::health::ProbeFacts::failures_in_a_row
 #[derive(Debug, Default)]
 pub struct ProbeStreaks(Mutex<HashMap<String, u32>>);
 
 impl ProbeStreaks {
     /// Records the probe of control plane `key`; returns its failures in a row, this one included.
     pub fn record(&self, key: &str, result: &ProbeResult) -> u32 {
-        let Ok(mut streaks) = self.0.lock() else {
-            return 1;
-        };
-        if result.answered() {
+        let mut streaks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if result.is_healthy() {
             streaks.remove(key);
             return 0;
         }
@@ -43,9 +46,7 @@ impl ProbeStreaks {
 
     /// Forgets control plane `key` (it is gone).
     pub fn forget(&self, key: &str) {
-        if let Ok(mut streaks) = self.0.lock() {
-            streaks.remove(key);
-        }
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).remove(key);
     }
 }
 

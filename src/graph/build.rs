@@ -19,6 +19,7 @@
 //!
 //! # Statuses
 //!
+//! Control plane: Ready while its status says ready (Ready or Degraded), else NotReady.
 //! Cluster: Ready when observed (NotReady while deleting). Template, Secret, ConfigMap: Ready when
 //! present. Apply: Ready when its `Ready` condition is True. Workspace: Ready when Synced and
 //! Ready for its current generation. ProviderConfig: Unknown unless the caller observes them.
