@@ -728,6 +728,38 @@ async fn deleted_workspace_degrades_and_is_recreated() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_endpoint_degrades_after_three_failed_probes() {
+    let w = World::new("probe").await;
+    w.template("eks", &[]).await;
+    // The "EKS" API server reports an endpoint nothing listens on.
+    let endpoint = format!("https://127.0.0.1:{}", free_port());
+    w.script(
+        "dark-cp-eks-controlplane",
+        Script::new().output("cluster_endpoint", capt_testkit::Output::plain(endpoint)),
+    );
+    let cluster = w.cluster("dark", false).await;
+    w.control_plane("dark-cp", &cluster, |_| {}).await;
+    // Ready first: the probe is a health check, not a condition for Ready.
+    let cp = w.wait_move("dark-cp", "Ready", "Degraded").await;
+    let history = &cp.status.as_ref().unwrap().progress.as_ref().unwrap().history;
+    let degraded = history.iter().find(|r| r.to == "Degraded").unwrap();
+    assert!(
+        history.iter().any(|r| r.from == "Configuring" && r.to == "Ready"),
+        "{history:#?}"
+    );
+    // One refused connection is not an outage: the verdict comes on the third in a row.
+    assert!(
+        degraded
+            .message
+            .contains("EndpointProbe: the API server is unreachable")
+            && degraded.message.contains("(3 probes in a row)"),
+        "{}",
+        degraded.message
+    );
+    w.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_reapply_while_workspace_stays_ready_degrades() {
     let w = World::new("reapply").await;
     w.template("eks", &[]).await;
