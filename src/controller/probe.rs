@@ -44,7 +44,7 @@ impl ProbeStreaks {
         *failures
     }
 
-    /// Forgets control plane `key` (it is gone).
+    /// Ends control plane `key`'s run of failures: it was not probed, or it is gone.
     pub fn forget(&self, key: &str) {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).remove(key);
     }
