@@ -320,6 +320,56 @@ async fn crd_validation_rejects_bad_objects_with_clear_messages() {
         }
     }
 
+    // A ClusterClass template may leave the version to the topology, or carry upstream's
+    // placeholder; anything else must still be a version.
+    let templates = Api::<DynamicObject>::namespaced_with(
+        client.clone(),
+        ns.name(),
+        &resource(
+            "controlplane.cluster.x-k8s.io/v1beta1",
+            "CAPTControlPlaneTemplate",
+            "captcontrolplanetemplates",
+        ),
+    );
+    let template = |name: &str, version: Option<&str>| {
+        let mut spec = valid_control_plane_spec();
+        match version {
+            Some(v) => set(&mut spec, "/version", json!(v)),
+            None => {
+                spec.as_object_mut().unwrap().remove("version");
+            }
+        }
+        object(
+            "controlplane.cluster.x-k8s.io/v1beta1",
+            "CAPTControlPlaneTemplate",
+            name,
+            json!({"template": {"spec": spec}}),
+        )
+    };
+    for (name, version) in [
+        ("no-version", None),
+        ("placeholder", Some(capt_controlplane::api::VERSION_PLACEHOLDER)),
+        ("a-version", Some("v1.31.2")),
+    ] {
+        templates
+            .create(&dry_run, &template(name, version))
+            .await
+            .unwrap_or_else(|e| panic!("template {name}: {e}"));
+    }
+    match templates
+        .create(&dry_run, &template("bad-version", Some("latest")))
+        .await
+    {
+        Err(kube::Error::Api(status)) => assert!(
+            status
+                .message
+                .contains("builtin.controlPlane.version placeholder"),
+            "{:?}",
+            status.message
+        ),
+        other => panic!("a template version of `latest` must be refused, got {other:?}"),
+    }
+
     // The good object, with a region the upstream pattern rejected, is accepted and stored.
     let mut spec = valid_control_plane_spec();
     set(&mut spec, "/controlPlaneConfig/region", json!("us-gov-west-1"));
@@ -503,8 +553,9 @@ async fn simulator_drives_a_namespaced_workspace_from_create_to_destroy() {
     assert!(seen.is_ok(), "{:?}", ready_path());
     assert_eq!(ready_path(), ["Creating", "Available"]);
 
-    // The connection secret: Crossplane's type, controlled by the Workspace, every output, and a
-    // kubeconfig that reaches the "EKS" API server for real.
+    // The connection secret: Crossplane's type, controlled by the Workspace, every output the
+    // real EKS module gives (no kubeconfig), and an endpoint and CA that reach the "EKS" API
+    // server for real.
     let secrets: Api<Secret> = ns.api();
     let secret = secrets.get("demo-eks-connection").await.unwrap();
     assert_eq!(secret.type_.as_deref(), Some(CONNECTION_SECRET_TYPE));
@@ -522,13 +573,24 @@ async fn simulator_drives_a_namespaced_workspace_from_create_to_destroy() {
         "cluster_endpoint",
         "cluster_certificate_authority_data",
         "cluster_name",
-        "kubeconfig",
     ] {
         assert!(data.contains_key(key), "connection secret lacks {key}");
     }
-    let kubeconfig =
-        kube::config::Kubeconfig::from_yaml(std::str::from_utf8(&data["kubeconfig"].0).unwrap()).unwrap();
-    let eks = capt_testkit::kubeconfig::client(kubeconfig).await.unwrap();
+    assert!(
+        !data.contains_key("kubeconfig"),
+        "the EKS module outputs no kubeconfig, so neither does the simulator"
+    );
+    let anonymous: kube::config::Kubeconfig = serde_json::from_value(json!({
+        "clusters": [{"name": "eks", "cluster": {
+            "server": std::str::from_utf8(&data["cluster_endpoint"].0).unwrap(),
+            "certificate-authority-data": std::str::from_utf8(&data["cluster_certificate_authority_data"].0).unwrap(),
+        }}],
+        "users": [{"name": "anonymous", "user": {}}],
+        "contexts": [{"name": "eks", "context": {"cluster": "eks", "user": "anonymous"}}],
+        "current-context": "eks",
+    }))
+    .unwrap();
+    let eks = capt_testkit::kubeconfig::client(anonymous).await.unwrap();
     assert_eq!(eks.apiserver_version().await.unwrap().git_version, "v1.36.3");
 
     // A failed re-apply: Synced False with provider-terraform's message, Ready stays True.

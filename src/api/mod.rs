@@ -4,7 +4,7 @@
 //! | Kind | Group/version | Owned | Module |
 //! |---|---|---|---|
 //! | `CAPTControlPlane` | `controlplane.cluster.x-k8s.io/v1beta1` | yes | [`controlplane`] |
-//! | `CaptControlPlaneTemplate` | `controlplane.cluster.x-k8s.io/v1beta1` | yes | [`controlplane_template`] |
+//! | `CAPTControlPlaneTemplate` | `controlplane.cluster.x-k8s.io/v1beta1` | yes | [`controlplane_template`] |
 //! | `WorkspaceTemplate` | `infrastructure.cluster.x-k8s.io/v1beta1` | yes | [`workspace_template`] |
 //! | `WorkspaceTemplateApply` | `infrastructure.cluster.x-k8s.io/v1beta1` | yes | [`workspace_template`] |
 //! | `Cluster` | `cluster.x-k8s.io/v1beta2`, `v1beta1` | read | [`cluster`] |
@@ -50,7 +50,7 @@ pub const APPLY_FINALIZER: &str = "infrastructure.cluster.x-k8s.io/finalizer";
 pub fn crds() -> Vec<CustomResourceDefinition> {
     vec![
         CAPTControlPlane::crd(),
-        CaptControlPlaneTemplate::crd(),
+        CAPTControlPlaneTemplate::crd(),
         WorkspaceTemplate::crd(),
         WorkspaceTemplateApply::crd(),
     ]
