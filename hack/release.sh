@@ -12,6 +12,7 @@
 #       url: file://<repo>/out/control-plane-capt/v0.1.0/control-plane-components.yaml
 #
 # Usage: hack/release.sh [version]   (default: v<version of the root Cargo package>)
+# OUT_DIR moves the repository (default out/ in the checkout).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,8 +29,13 @@ if [[ ! "$version" =~ ^v[0-9]+\.[0-9]+\.[0-9]+ ]]; then
 fi
 command -v kubectl >/dev/null || { echo "release.sh: kubectl is needed (for kustomize)" >&2; exit 1; }
 
-out="out/control-plane-capt/$version"
+out="${OUT_DIR:-out}/control-plane-capt/$version"
 mkdir -p "$out"
 kubectl kustomize manifests/ > "$out/control-plane-components.yaml"
 cp manifests/metadata.yaml "$out/metadata.yaml"
+# clusterctl reads every dollar-brace as a variable it must substitute, and `$$` as an escaped `$`.
+if grep -n -e '\${' -e '\$\$' "$out/control-plane-components.yaml" "$out/metadata.yaml" >&2; then
+  echo "release.sh: the lines above would be rewritten by clusterctl" >&2
+  exit 1
+fi
 echo "wrote $out/control-plane-components.yaml and $out/metadata.yaml"

@@ -18,6 +18,8 @@ const PROVIDER_LABEL: &str = "cluster.x-k8s.io/provider";
 const PROVIDER: &str = "control-plane-capt";
 const INSTALL_NAMESPACE: &str = "capt-system";
 const MANAGER: &str = "capt-controlplane-manager";
+/// Cluster-scoped RBAC carries the namespace prefix `clusterctl delete` looks for.
+const MANAGER_RBAC: &str = "capt-system-controlplane-manager";
 
 fn repo() -> PathBuf {
     capt_testkit::util::repo_root()
@@ -175,11 +177,11 @@ async fn kubectl_apply_k_installs_the_operator() {
         .await
         .unwrap();
     Api::<ClusterRole>::all(client.clone())
-        .get(MANAGER)
+        .get(MANAGER_RBAC)
         .await
         .unwrap();
     let binding = Api::<ClusterRoleBinding>::all(client.clone())
-        .get(MANAGER)
+        .get(MANAGER_RBAC)
         .await
         .unwrap();
     let subject = &binding.subjects.unwrap_or_default()[0];

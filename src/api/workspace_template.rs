@@ -28,7 +28,7 @@ use super::{WorkspaceTemplateReference, schema};
     label("cluster.x-k8s.io/provider", "control-plane-capt"),
     printcolumn(name = "Workspace", type_ = "string", json_path = ".status.workspaceName"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
-    doc = "WorkspaceTemplate is a provider-terraform Workspace definition with ${var} placeholders."
+    doc = "WorkspaceTemplate is a provider-terraform Workspace definition whose string values hold variable placeholders: a dollar sign and the variable name in braces."
 )]
 #[serde(rename_all = "camelCase")]
 pub struct WorkspaceTemplateSpec {
@@ -47,7 +47,8 @@ pub struct WorkspaceTemplateDefinition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<WorkspaceTemplateMetadata>,
     /// A provider-terraform `WorkspaceSpec` (`forProvider`, `providerConfigRef`,
-    /// `writeConnectionSecretToRef`, ...), with `${var}` placeholders in string values.
+    /// `writeConnectionSecretToRef`, ...). String values may hold placeholders: a dollar sign and
+    /// a variable name in braces.
     #[schemars(schema_with = "schema::preserve_unknown_object")]
     pub spec: serde_json::Value,
 }
@@ -108,7 +109,7 @@ pub struct WorkspaceTemplateApplySpec {
     /// Where the Workspace writes its connection secret; overrides the template's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_connection_secret_to_ref: Option<SecretReference>,
-    /// Values for the template's `${name}` placeholders.
+    /// Values of the template's placeholders, by variable name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub variables: BTreeMap<String, String>,
     /// Secrets that must exist before the Workspace is created.
