@@ -68,6 +68,8 @@ pub mod api;
 pub mod cli;
 #[cfg(feature = "operator")]
 pub mod controller;
+#[cfg(feature = "eks-token")]
+pub mod eks_token;
 pub mod endpoint;
 pub mod graph;
 pub mod health;
