@@ -4,7 +4,8 @@
 # outlived the tests.
 #
 # 1. tools/k8sbins/build.sh builds Kubernetes v1.36.3 from the Go module proxy, or reuses its
-#    cache, and prints the binaries' directory: exported as KUBEBUILDER_ASSETS.
+#    cache, and prints the binaries' directory: exported as KUBEBUILDER_ASSETS. Likewise
+#    tools/capibins/build.sh for Cluster API v1.14.2 (its manager and clusterctl): CAPI_ASSETS.
 # 2. CAPT_REQUIRE_APISERVER=1: a test that needs the API server and cannot start it fails (it
 #    would anyway; this makes the message say the setup is broken).
 # 3. CAPT_TEST_RUN_DIR: every control plane the tests start keeps its data, certificates and logs
@@ -23,10 +24,13 @@ cd "$root"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/capt-controlplane/target}
 KUBEBUILDER_ASSETS=$(tools/k8sbins/build.sh)
 export KUBEBUILDER_ASSETS
+# The real Cluster API core manager and clusterctl (tests/capi.rs).
+CAPI_ASSETS=$(tools/capibins/build.sh)
+export CAPI_ASSETS
 export CAPT_REQUIRE_APISERVER=1
 run_dir=$(mktemp -d "${TMPDIR:-/tmp}/capt-test-run.XXXXXX")
 export CAPT_TEST_RUN_DIR=$run_dir
-echo "hack/test.sh: KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS CAPT_TEST_RUN_DIR=$run_dir"
+echo "hack/test.sh: KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS CAPI_ASSETS=$CAPI_ASSETS CAPT_TEST_RUN_DIR=$run_dir"
 
 # Pids of processes whose command line contains the run directory (etcd's --data-dir,
 # kube-apiserver's --cert-dir, kube-controller-manager's --kubeconfig all do). Reads /proc

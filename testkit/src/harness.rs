@@ -23,7 +23,9 @@ use kube::config::Kubeconfig;
 use tokio::sync::OnceCell;
 
 use crate::assets::BinaryAssets;
+use crate::capi::ClusterApiAssets;
 use crate::crds::{default_crd_dirs, install_crds, load_crds};
+use crate::eks::EksAuthenticator;
 use crate::error::{Error, Result};
 use crate::kubeconfig;
 use crate::pki::{CertifiedKey, Pki};
@@ -51,6 +53,21 @@ pub struct PlaneOptions {
     pub start_timeout: Duration,
     /// Extra kube-apiserver flags, appended after the defaults (a later flag wins).
     pub extra_apiserver_args: Vec<String>,
+    /// Accept EKS bearer tokens signed with the test AWS identity ([`crate::eks`]). Default true.
+    pub eks_authenticator: bool,
+    /// Run the real Cluster API core manager ([`crate::capi`], binaries from `CAPI_ASSETS`).
+    /// Default false.
+    pub cluster_api: bool,
+}
+
+impl PlaneOptions {
+    /// The defaults plus the real Cluster API core manager.
+    pub fn with_cluster_api() -> Self {
+        Self {
+            cluster_api: true,
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for PlaneOptions {
@@ -64,6 +81,8 @@ impl Default for PlaneOptions {
             controller_manager: true,
             start_timeout,
             extra_apiserver_args: Vec::new(),
+            eks_authenticator: true,
+            cluster_api: false,
         }
     }
 }
@@ -84,6 +103,8 @@ pub struct TestControlPlane {
     crds: Vec<String>,
     startup: Duration,
     stopped: AtomicBool,
+    eks: Option<EksAuthenticator>,
+    cluster_api: Option<ClusterApiAssets>,
 }
 
 /// The plane shared by all tests of one test binary. The outcome of the first start is kept,
@@ -100,11 +121,20 @@ impl TestControlPlane {
     /// [`Error::MissingAssets`] when the binaries are not found, or whatever made the start fail;
     /// later calls return [`Error::SharedStartFailed`] with the first failure's message.
     pub async fn shared() -> Result<&'static TestControlPlane> {
+        Self::shared_with(PlaneOptions::default()).await
+    }
+
+    /// The plane shared by every test in this test binary, started on first use with `options`.
+    /// Options only count on the first call of the binary: a test binary that needs more than
+    /// the defaults (the Cluster API manager, say) asks for them before anything else.
+    ///
+    /// # Errors
+    ///
+    /// As [`shared`](Self::shared).
+    pub async fn shared_with(options: PlaneOptions) -> Result<&'static TestControlPlane> {
         let outcome = SHARED
             .get_or_init(|| async {
-                let started = Self::start(PlaneOptions::default())
-                    .await
-                    .map_err(|e| e.to_string());
+                let started = Self::start(options).await.map_err(|e| e.to_string());
                 if started.is_ok() {
                     register_exit_cleanup();
                 }
@@ -171,6 +201,8 @@ impl TestControlPlane {
             crds: Vec::new(),
             startup: Duration::ZERO,
             stopped: AtomicBool::new(false),
+            eks: None,
+            cluster_api: None,
         };
         let dir = plane.dir.clone();
         // kube-apiserver reads apiserver.crt/apiserver.key from --cert-dir.
@@ -229,6 +261,10 @@ impl TestControlPlane {
         ];
         // Every request is audited, so tests can count writes as the server saw them.
         apiserver_args.extend(crate::audit::apiserver_args(&dir)?);
+        if options.eks_authenticator {
+            plane.eks = Some(EksAuthenticator::start(&dir)?);
+            apiserver_args.extend(EksAuthenticator::apiserver_args(&dir));
+        }
         apiserver_args.extend(options.extra_apiserver_args.iter().cloned());
         plane.processes.push(ManagedProcess::spawn(
             "kube-apiserver",
@@ -311,6 +347,25 @@ impl TestControlPlane {
                 &dir.join("kube-controller-manager.log"),
             )?);
         }
+        if options.cluster_api {
+            let assets = ClusterApiAssets::from_env()?;
+            let manager_kubeconfig_yaml =
+                kubeconfig::to_yaml(&plane.kubeconfig_for(crate::capi::MANAGER_USER, None)?)?;
+            let (manager, crds) = crate::capi::start(
+                crate::capi::PlaneAccess {
+                    admin: &client,
+                    pki: &plane.pki,
+                    dir: &dir,
+                    manager_kubeconfig_yaml,
+                    timeout: options.start_timeout,
+                },
+                &assets,
+            )
+            .await?;
+            plane.processes.push(manager);
+            plane.crds.extend(crds);
+            plane.cluster_api = Some(assets);
+        }
         // A process that died in the meantime (a bad flag makes kube-controller-manager exit at
         // once) should fail the start, not a test later on.
         for process in &plane.processes {
@@ -325,6 +380,17 @@ impl TestControlPlane {
             "test control plane ready"
         );
         Ok(plane)
+    }
+
+    /// The Cluster API binaries and manifests, when the plane runs the Cluster API manager
+    /// ([`PlaneOptions::cluster_api`]).
+    pub fn cluster_api(&self) -> Option<&ClusterApiAssets> {
+        self.cluster_api.as_ref()
+    }
+
+    /// The EKS authenticator stand-in, when the plane runs one ([`PlaneOptions::eks_authenticator`]).
+    pub fn eks(&self) -> Option<&EksAuthenticator> {
+        self.eks.as_ref()
     }
 
     /// The API server URL, `https://127.0.0.1:<port>`.

@@ -36,7 +36,9 @@
 
 pub mod assets;
 pub mod audit;
+pub mod capi;
 pub mod crds;
+pub mod eks;
 pub mod error;
 pub mod harness;
 pub mod history;
@@ -45,6 +47,7 @@ pub mod kubeconfig;
 pub mod namespace;
 pub mod pki;
 mod process;
+pub mod rbac;
 pub mod simulator;
 pub mod util;
 pub mod wait;

@@ -124,6 +124,31 @@ impl Pki {
     }
 }
 
+impl Pki {
+    /// Issues a serving certificate for `127.0.0.1` and `localhost` signed by the plane's CA, for a
+    /// webhook server the API server calls (its `caBundle` is [`Pki::ca_pem`]).
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Pki`] if rcgen fails.
+    pub fn issue_serving(&self, common_name: &str) -> Result<CertifiedKey> {
+        let mut params = CertificateParams::new(vec!["localhost".to_owned()])?;
+        params
+            .subject_alt_names
+            .push(SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()));
+        params.distinguished_name.push(DnType::CommonName, common_name);
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.use_authority_key_identifier_extension = true;
+        let key = KeyPair::generate()?;
+        let cert = params.signed_by(&key, &self.issuer)?;
+        Ok(CertifiedKey {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+}
+
 impl std::fmt::Debug for Pki {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pki")

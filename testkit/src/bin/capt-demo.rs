@@ -34,6 +34,8 @@ const NAMESPACE: &str = "capt-demo";
 /// The samples' Cluster and control plane.
 const CLUSTER: &str = "demo";
 const CONTROL_PLANE: &str = "demo-control-plane";
+/// The Secret the sample control plane's `tokenCredentialsRef` names.
+const TOKEN_CREDENTIALS: &str = "demo-token-credentials";
 /// Field manager of the demo's server-side applies.
 const FIELD_MANAGER: &str = "capt-demo";
 /// The identity the operator runs as: a plain user bound to the shipped ClusterRole, so the demo
@@ -200,6 +202,12 @@ impl Demo {
             "Applying manifests/samples/ to namespace {NAMESPACE} (server-side apply)"
         ));
         apply_samples(&client).await?;
+        // The sample's tokenCredentialsRef, with the test identity the local API server accepts
+        // (its EKS authenticator stand-in), in place of real AWS credentials.
+        create_token_credentials(&client).await?;
+        if let Some(eks) = plane.eks() {
+            eks.accept_cluster(CLUSTER);
+        }
 
         // 5. Provisioning, live.
         step("Provisioning (live; the simulator's apply is the slow part)");
@@ -337,33 +345,8 @@ fn step(text: &str) {
 
 /// Binds the ClusterRole of `manifests/rbac/role.yaml` to the operator's user.
 async fn bind_operator_role(client: &Client) -> Result<(), Failure> {
-    let path = repo_root().join("manifests/rbac/role.yaml");
-    let text = std::fs::read_to_string(&path).context(&format!("reading {}", path.display()))?;
-    let role: serde_json::Value =
-        serde_saphyr::from_str(&text).context(&format!("parsing {}", path.display()))?;
-    let roles: Api<k8s_openapi::api::rbac::v1::ClusterRole> = Api::all(client.clone());
-    roles
-        .patch(
-            "capt-controlplane-manager",
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&role),
-        )
-        .await
-        .context("applying the operator's ClusterRole")?;
-    let binding = json!({
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRoleBinding",
-        "metadata": {"name": OPERATOR_USER},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "capt-controlplane-manager"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": OPERATOR_USER}],
-    });
-    let bindings: Api<k8s_openapi::api::rbac::v1::ClusterRoleBinding> = Api::all(client.clone());
-    bindings
-        .patch(
-            OPERATOR_USER,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&binding),
-        )
+    let role = capt_testkit::rbac::operator_role().context("reading manifests/rbac/role.yaml")?;
+    capt_testkit::rbac::bind_cluster_role(client, &role, OPERATOR_USER)
         .await
         .context("binding the operator's ClusterRole")?;
     Ok(())
@@ -531,6 +514,24 @@ async fn apply_samples(client: &Client) -> Result<(), Failure> {
     println!(
         "  (no Cluster API controllers run here: the demo itself set {CONTROL_PLANE}'s ownerReference to \
          Cluster {CLUSTER},\n   and shortened the sample's first recovery delay from 30s to 3s)"
+    );
+    Ok(())
+}
+
+/// The Secret the sample control plane's `tokenCredentialsRef` names, holding the test AWS
+/// identity ([`capt_testkit::eks`]).
+async fn create_token_credentials(client: &Client) -> Result<(), Failure> {
+    let secret = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": TOKEN_CREDENTIALS, "namespace": NAMESPACE},
+        "stringData": {"credentials": capt_testkit::eks::credentials_file()},
+    });
+    apply(client, &secret)
+        .await
+        .context(&format!("creating Secret {TOKEN_CREDENTIALS}"))?;
+    println!(
+        "  Secret/{TOKEN_CREDENTIALS}: the test AWS identity the local API server accepts, for the EKS token"
     );
     Ok(())
 }

@@ -95,7 +95,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// The cluster of `path` (or of `$KUBECONFIG` / `~/.kube/config`): server, CA, file contents.
+/// The cluster of `path` (or of `$KUBECONFIG` / `~/.kube/config`): server and CA.
 fn simulated_cluster(path: Option<&std::path::Path>) -> Result<SimulatedCluster, Box<dyn std::error::Error>> {
     let path = match path {
         Some(path) => path.to_owned(),
@@ -133,6 +133,5 @@ fn simulated_cluster(path: Option<&std::path::Path>) -> Result<SimulatedCluster,
     Ok(SimulatedCluster {
         server: cluster.server.clone().ok_or("the cluster has no server")?,
         ca_pem,
-        kubeconfig: text,
     })
 }

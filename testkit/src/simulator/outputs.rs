@@ -45,7 +45,8 @@ impl Output {
 }
 
 /// The "EKS cluster" every simulated Workspace reports: in tests, the test API server itself, so
-/// that an endpoint probe or a kubeconfig built from the outputs really connects.
+/// that an endpoint probe, or a kubeconfig built from the outputs with an EKS token (which the
+/// test API server accepts through [`crate::eks`]), really connects.
 #[derive(Clone, Debug)]
 pub struct SimulatedCluster {
     /// API server URL, reported as output `cluster_endpoint`.
@@ -53,24 +54,22 @@ pub struct SimulatedCluster {
     /// CA certificate PEM; output `cluster_certificate_authority_data` is its base64, as EKS
     /// reports it.
     pub ca_pem: String,
-    /// A kubeconfig for the cluster, reported as the sensitive output `kubeconfig`.
-    pub kubeconfig: String,
 }
 
 impl SimulatedCluster {
-    /// The test control plane as the simulated cluster (its admin kubeconfig as `kubeconfig`).
+    /// The test control plane as the simulated cluster.
     pub fn from_plane(plane: &TestControlPlane) -> Self {
         Self {
             server: plane.server_url().to_owned(),
             ca_pem: plane.ca_pem().to_owned(),
-            kubeconfig: plane.kubeconfig_yaml().to_owned(),
         }
     }
 }
 
-/// The outputs of `workspace` after a successful apply: the EKS module's (`cluster_endpoint`,
-/// `cluster_certificate_authority_data`, `cluster_name`, `cluster_version` when the Workspace has
-/// a `kubernetes_version` variable, sensitive `kubeconfig`), then the script's, which win.
+/// The outputs of `workspace` after a successful apply: what the real EKS module outputs
+/// (`cluster_endpoint`, `cluster_certificate_authority_data`, `cluster_name`, and
+/// `cluster_version` when the Workspace has a `kubernetes_version` variable; no `kubeconfig`),
+/// then the script's, which win (a script can add a `kubeconfig` output).
 ///
 /// `cluster_name` and `cluster_version` echo the Workspace's `cluster_name` and
 /// `kubernetes_version` variables, so a test sees a spec change (an upgrade) come back out.
@@ -94,10 +93,6 @@ pub fn outputs_for(
             Output::plain(BASE64.encode(&cluster.ca_pem)),
         ),
         ("cluster_name".to_owned(), Output::plain(name)),
-        (
-            "kubeconfig".to_owned(),
-            Output::sensitive(cluster.kubeconfig.clone()),
-        ),
     ]);
     if let Some(version) = vars.get("kubernetes_version") {
         outputs.insert("cluster_version".to_owned(), Output::plain(version.clone()));
