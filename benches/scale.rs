@@ -43,7 +43,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use capt_controlplane::api::{
-    CAPTControlPlane, CAPTControlPlaneSpec, ControlPlaneConfig, WorkspaceTemplate, WorkspaceTemplateReference,
+    CAPTControlPlane, CAPTControlPlaneSpec, ControlPlaneConfig, CredentialsSecretReference,
+    WorkspaceTemplate, WorkspaceTemplateReference,
 };
 use capt_testkit::{
     PlaneOptions, Script, SimulatedCluster, Simulator, SimulatorConfig, SimulatorHandle, TestControlPlane,
@@ -62,9 +63,10 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type Result<T, E = BoxError> = std::result::Result<T, E>;
 
 /// The operator's ClusterRole, as installed by `kubectl apply -k manifests/`.
-const ROLE: &str = include_str!("../manifests/rbac/role.yaml");
 /// Namespace of every object the bench creates.
 const NAMESPACE: &str = "scale";
+/// The Secret of AWS credentials the control planes sign their EKS tokens with.
+const TOKEN_CREDENTIALS: &str = "aws-credentials";
 /// The user the operator authenticates as (the client certificate's CN).
 const OPERATOR_USER: &str = "capt-operator-scale";
 /// Suffix the operator gives a control plane's Workspace (`<cp>-eks-controlplane`).
@@ -594,21 +596,8 @@ fn condition_true(obj: &DynamicObject, type_: &str) -> bool {
 
 /// Binds the operator's ClusterRole to [`OPERATOR_USER`] (as `tests/operator.rs` does).
 async fn bind_operator_role(admin: &Client) -> Result<()> {
-    let role: serde_json::Value = serde_saphyr::from_str(ROLE)?;
-    let params = PatchParams::apply("capt-scale-bench").force();
-    Api::<k8s_openapi::api::rbac::v1::ClusterRole>::all(admin.clone())
-        .patch("capt-controlplane-manager", &params, &Patch::Apply(&role))
-        .await?;
-    let binding = json!({
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRoleBinding",
-        "metadata": {"name": OPERATOR_USER},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "capt-controlplane-manager"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": OPERATOR_USER}],
-    });
-    Api::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>::all(admin.clone())
-        .patch(OPERATOR_USER, &params, &Patch::Apply(&binding))
-        .await?;
+    let role = capt_testkit::rbac::operator_role()?;
+    capt_testkit::rbac::bind_cluster_role(admin, &role, OPERATOR_USER).await?;
     Ok(())
 }
 
@@ -639,6 +628,14 @@ async fn create_objects(admin: &Client, n: usize) -> Result<()> {
     Api::<WorkspaceTemplate>::namespaced(admin.clone(), NAMESPACE)
         .create(&PostParams::default(), &template)
         .await?;
+    // The AWS credentials every control plane signs its EKS token with (the test identity).
+    let credentials: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+        "metadata": {"name": TOKEN_CREDENTIALS},
+        "stringData": {"credentials": capt_testkit::eks::credentials_file()},
+    }))?;
+    Api::<k8s_openapi::api::core::v1::Secret>::namespaced(admin.clone(), NAMESPACE)
+        .create(&PostParams::default(), &credentials)
+        .await?;
     let clusters: Api<DynamicObject> = Api::namespaced_with(admin.clone(), NAMESPACE, &cluster_ar());
     let cps: Api<CAPTControlPlane> = Api::namespaced(admin.clone(), NAMESPACE);
     futures::stream::iter(0..n)
@@ -665,6 +662,10 @@ async fn create_objects(admin: &Client, n: usize) -> Result<()> {
                         control_plane_config: Some(ControlPlaneConfig {
                             region: "ap-northeast-1".into(),
                             ..Default::default()
+                        }),
+                        token_credentials_ref: Some(CredentialsSecretReference {
+                            name: TOKEN_CREDENTIALS.into(),
+                            key: None,
                         }),
                         ..Default::default()
                     },

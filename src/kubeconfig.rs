@@ -4,16 +4,22 @@
 //! `connection.crossplane.io/v1alpha1`, controlled by the Workspace), so that secret cannot itself be
 //! the `<cluster>-kubeconfig` Cluster API wants. We render ours from it:
 //!
-//! - if the outputs carry a `kubeconfig`, it is used as is (a template that mints one);
-//! - otherwise a kubeconfig is built from `cluster_endpoint` and `cluster_certificate_authority_data`
-//!   with an `aws eks get-token` exec credential, which renews itself instead of expiring after 15
-//!   minutes like a static token.
+//! | Secret | for | user |
+//! |---|---|---|
+//! | `<cluster>-kubeconfig` | Cluster API's controllers | a bearer token: the template's own `kubeconfig` output if Cluster API can use it, else an EKS token minted from `spec.tokenCredentialsRef` ([`crate::eks_token`]) |
+//! | `<cluster>-user-kubeconfig` | people | an `aws eks get-token` exec credential, which renews itself |
+//! | `<cluster>-ca` | anyone | the CA certificate only |
+//!
+//! Cluster API refuses exec and auth-provider users (`ExecProvider is not supported in
+//! ClusterCache`): its controllers run no `aws` binary. So the exec form, which never expires, is
+//! only for people; the token form is refreshed by the operator before it expires.
 //!
 //! Pure: bytes in, bytes out. Writing them is the controller's job.
 
 use std::collections::BTreeMap;
 
 use base64::{Engine, engine::general_purpose::STANDARD};
+use serde_json::Value;
 
 use crate::{api::ApiEndpoint, endpoint};
 
@@ -25,6 +31,14 @@ pub const ENDPOINT_OUTPUT: &str = "cluster_endpoint";
 pub const CA_OUTPUT: &str = "cluster_certificate_authority_data";
 /// Output holding a ready-made kubeconfig.
 pub const KUBECONFIG_OUTPUT: &str = "kubeconfig";
+/// Annotation on `<cluster>-kubeconfig`: when its token is due for replacement (RFC 3339). Kept
+/// on the Secret so a restarted operator neither re-mints early nor lets a token lapse.
+pub const TOKEN_REFRESH_ANNOTATION: &str = "controlplane.cluster.x-k8s.io/token-refresh-at";
+
+/// The people's kubeconfig Secret of a cluster (CAPA's name for it).
+pub fn user_kubeconfig_secret_name(cluster: &str) -> String {
+    format!("{cluster}-user-kubeconfig")
+}
 
 /// The connection details lack something a kubeconfig needs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -56,19 +70,62 @@ pub fn ca_pem(outputs: &BTreeMap<String, Vec<u8>>) -> Result<Vec<u8>, MissingCon
     }
 }
 
-/// The kubeconfig for `cluster`: the outputs' own, else one with an `aws eks get-token` exec
-/// credential for EKS cluster `eks_name` in `region`.
-pub fn kubeconfig(
+/// Why Cluster API cannot use a kubeconfig (parsed from YAML or JSON), if it cannot: its current
+/// context's user runs an exec plugin or an auth provider, or there is no such user.
+pub fn refused_by_cluster_api(doc: &Value) -> Option<String> {
+    let current = doc.get("current-context").and_then(Value::as_str);
+    let context = doc
+        .get("contexts")
+        .and_then(Value::as_array)
+        .and_then(|cs| {
+            cs.iter()
+                .find(|c| current.is_none_or(|name| c.get("name").and_then(Value::as_str) == Some(name)))
+        })
+        .and_then(|c| c.get("context"));
+    let Some(user_name) = context.and_then(|c| c.get("user")).and_then(Value::as_str) else {
+        return Some("it names no user in its current context".into());
+    };
+    let user = doc
+        .get("users")
+        .and_then(Value::as_array)
+        .and_then(|us| {
+            us.iter()
+                .find(|u| u.get("name").and_then(Value::as_str) == Some(user_name))
+        })
+        .and_then(|u| u.get("user"));
+    match user {
+        None => Some(format!("its user {user_name:?} is not defined")),
+        Some(u) if u.get("exec").is_some_and(|e| !e.is_null()) => Some(format!(
+            "its user {user_name:?} runs an exec plugin, which Cluster API refuses"
+        )),
+        Some(u) if u.get("auth-provider").is_some_and(|e| !e.is_null()) => Some(format!(
+            "its user {user_name:?} uses an auth provider, which Cluster API refuses"
+        )),
+        Some(_) => None,
+    }
+}
+
+/// The kubeconfig Cluster API reads: `cluster` at `endpoint`, trusting `ca_pem`, authenticated by
+/// a bearer `token`.
+pub fn token_kubeconfig(cluster: &str, endpoint: &ApiEndpoint, ca_pem: &[u8], token: &str) -> Vec<u8> {
+    config(cluster, endpoint, ca_pem, serde_json::json!({"token": token}))
+}
+
+/// The bearer token of a kubeconfig [`token_kubeconfig`] wrote.
+pub fn token_of(kubeconfig: &[u8]) -> Option<String> {
+    let doc: Value = serde_json::from_slice(kubeconfig).ok()?;
+    doc.pointer("/users/0/user/token")?.as_str().map(str::to_owned)
+}
+
+/// The people's kubeconfig: an `aws eks get-token` exec credential for EKS cluster `eks_name` in
+/// `region`, which renews itself.
+pub fn user_kubeconfig(
     cluster: &str,
     endpoint: &ApiEndpoint,
     ca_pem: &[u8],
-    outputs: &BTreeMap<String, Vec<u8>>,
     eks_name: &str,
     region: Option<&str>,
 ) -> Vec<u8> {
-    if let Some(given) = outputs.get(KUBECONFIG_OUTPUT).filter(|k| !k.is_empty()) {
-        return given.clone();
-    }
     let mut args = vec![
         "eks".to_owned(),
         "get-token".to_owned(),
@@ -78,7 +135,17 @@ pub fn kubeconfig(
     if let Some(region) = region {
         args.extend(["--region".to_owned(), region.to_owned()]);
     }
-    let user = format!("{cluster}-capt");
+    let exec = serde_json::json!({"exec": {
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "command": "aws",
+        "args": args,
+        "interactiveMode": "Never",
+    }});
+    config(cluster, endpoint, ca_pem, exec)
+}
+
+fn config(cluster: &str, endpoint: &ApiEndpoint, ca_pem: &[u8], user: Value) -> Vec<u8> {
+    let user_name = format!("{cluster}-capt");
     let doc = serde_json::json!({
         "apiVersion": "v1",
         "kind": "Config",
@@ -86,13 +153,8 @@ pub fn kubeconfig(
             "server": endpoint::url(endpoint),
             "certificate-authority-data": STANDARD.encode(ca_pem),
         }}],
-        "users": [{"name": user, "user": {"exec": {
-            "apiVersion": "client.authentication.k8s.io/v1beta1",
-            "command": "aws",
-            "args": args,
-            "interactiveMode": "Never",
-        }}}],
-        "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": user}}],
+        "users": [{"name": user_name, "user": user}],
+        "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": user_name}}],
         "current-context": cluster,
     });
     // JSON is YAML; kubectl and client-go read it as a kubeconfig.
@@ -140,21 +202,23 @@ mod tests {
         assert_eq!(ca_pem(&outputs(&[])), Err(MissingConnection::Ca));
     }
 
-    #[test]
-    fn built_kubeconfig_uses_a_renewable_exec_credential() {
-        let ep = ApiEndpoint {
+    fn endpoint() -> ApiEndpoint {
+        ApiEndpoint {
             host: "abc.eks.amazonaws.com".into(),
             port: 443,
-        };
-        let k = kubeconfig(
+        }
+    }
+
+    #[test]
+    fn the_user_kubeconfig_uses_a_renewable_exec_credential() {
+        let k = user_kubeconfig(
             "prod",
-            &ep,
+            &endpoint(),
             PEM.as_bytes(),
-            &BTreeMap::new(),
             "prod",
             Some("ap-northeast-1"),
         );
-        let v: serde_json::Value = serde_json::from_slice(&k).unwrap();
+        let v: Value = serde_json::from_slice(&k).unwrap();
         assert_eq!(
             v["clusters"][0]["cluster"]["server"],
             "https://abc.eks.amazonaws.com:443"
@@ -162,18 +226,35 @@ mod tests {
         assert_eq!(v["users"][0]["user"]["exec"]["command"], "aws");
         assert_eq!(v["users"][0]["user"]["exec"]["args"][3], "prod");
         assert_eq!(v["users"][0]["user"]["exec"]["args"][5], "ap-northeast-1");
+        assert!(refused_by_cluster_api(&v).unwrap().contains("exec plugin"));
     }
 
     #[test]
-    fn a_kubeconfig_output_is_used_verbatim() {
-        let ep = ApiEndpoint {
-            host: "h".into(),
-            port: 443,
+    fn the_cluster_api_kubeconfig_carries_its_token_and_cluster_api_accepts_it() {
+        let k = token_kubeconfig("prod", &endpoint(), PEM.as_bytes(), "k8s-aws-v1.abc");
+        let v: Value = serde_json::from_slice(&k).unwrap();
+        assert_eq!(refused_by_cluster_api(&v), None);
+        assert_eq!(token_of(&k).as_deref(), Some("k8s-aws-v1.abc"));
+    }
+
+    #[test]
+    fn cluster_api_refuses_auth_providers_and_missing_users() {
+        let doc = |user: Value| {
+            serde_json::json!({
+                "current-context": "c",
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+                "users": [{"name": "u", "user": user}],
+            })
         };
-        let given = outputs(&[(KUBECONFIG_OUTPUT, b"apiVersion: v1\nkind: Config\n")]);
-        assert_eq!(
-            kubeconfig("c", &ep, b"", &given, "c", None),
-            b"apiVersion: v1\nkind: Config\n"
+        assert!(
+            refused_by_cluster_api(&doc(serde_json::json!({"auth-provider": {"name": "oidc"}})))
+                .unwrap()
+                .contains("auth provider")
         );
+        assert_eq!(
+            refused_by_cluster_api(&doc(serde_json::json!({"token": "t"}))),
+            None
+        );
+        assert!(refused_by_cluster_api(&serde_json::json!({})).is_some());
     }
 }

@@ -58,9 +58,11 @@ async fn control_plane(admin: &Client, ns: &str, cluster: &str, template: &str) 
                 ..Default::default()
             }),
             recovery_strategy: Some(recovery),
+            token_credentials_ref: Some(support::token_credentials_ref()),
             ..Default::default()
         },
     );
+    support::accept_eks_cluster(cluster).await;
     cp.metadata.owner_references = Some(vec![
         k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
             api_version: "cluster.x-k8s.io/v1beta2".into(),
@@ -247,6 +249,7 @@ async fn kubectl_capt_shows_ready_and_failed_control_planes_and_retries() {
     let plane = capt_testkit::shared_plane().await;
     let admin = plane.client().await.unwrap();
     let ns = TestNamespace::create(&admin, "kcapt").await.unwrap();
+    support::create_token_credentials(&admin, ns.name()).await;
     let sim = Simulator::spawn(
         admin.clone(),
         SimulatorConfig::new(SimulatedCluster::from_plane(plane)).in_namespace(ns.name()),

@@ -25,7 +25,6 @@ use serde_json::json;
 mod support;
 
 use support::{Operator, TIMEOUT};
-const ROLE: &str = include_str!("../manifests/rbac/role.yaml");
 
 fn cluster_ar() -> ApiResource {
     ApiResource::from_gvk_with_plural(
@@ -83,6 +82,7 @@ impl World {
             admin.clone(),
             SimulatorConfig::new(SimulatedCluster::from_plane(plane)).in_namespace(ns.name()),
         );
+        support::create_token_credentials(&admin, ns.name()).await;
         World {
             admin,
             ns,
@@ -173,9 +173,11 @@ impl World {
                     ..Default::default()
                 }),
                 recovery_strategy: Some(fast_recovery(None)),
+                token_credentials_ref: Some(support::token_credentials_ref()),
                 ..Default::default()
             },
         );
+        support::accept_eks_cluster(&cluster.name_any()).await;
         cp.metadata.owner_references = Some(vec![
             k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
                 api_version: "cluster.x-k8s.io/v1beta2".into(),
@@ -314,30 +316,8 @@ fn fast_recovery(max_retries: Option<i32>) -> RecoveryStrategy {
 
 /// Binds the operator's ClusterRole (from `manifests/rbac/role.yaml`) to `user`.
 async fn bind_operator_role(admin: &Client, user: &str) {
-    let role: serde_json::Value = serde_saphyr::from_str(ROLE).unwrap();
-    let roles: Api<k8s_openapi::api::rbac::v1::ClusterRole> = Api::all(admin.clone());
-    roles
-        .patch(
-            "capt-controlplane-manager",
-            &PatchParams::apply("capt-tests").force(),
-            &Patch::Apply(&role),
-        )
-        .await
-        .unwrap();
-    let binding = json!({
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRoleBinding",
-        "metadata": {"name": user},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "capt-controlplane-manager"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
-    });
-    let bindings: Api<k8s_openapi::api::rbac::v1::ClusterRoleBinding> = Api::all(admin.clone());
-    bindings
-        .patch(
-            user,
-            &PatchParams::apply("capt-tests").force(),
-            &Patch::Apply(&binding),
-        )
+    let role = capt_testkit::rbac::operator_role().unwrap();
+    capt_testkit::rbac::bind_cluster_role(admin, &role, user)
         .await
         .unwrap();
 }
@@ -468,17 +448,42 @@ async fn happy_path_reaches_ready_with_contract_fields_secrets_and_events() {
             .iter()
             .any(|o| Some(&o.uid) == cp.uid().as_ref())
     );
+    assert!(
+        kubeconfig
+            .annotations()
+            .contains_key("controlplane.cluster.x-k8s.io/token-refresh-at")
+    );
     let value = kubeconfig.data.unwrap().remove("value").unwrap().0;
     let parsed = kube::config::Kubeconfig::from_yaml(std::str::from_utf8(&value).unwrap()).unwrap();
+    assert!(
+        parsed.auth_infos[0].auth_info.as_ref().unwrap().exec.is_none(),
+        "Cluster API refuses exec kubeconfigs"
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&value).unwrap();
+    assert!(
+        doc["users"][0]["user"]["token"]
+            .as_str()
+            .unwrap()
+            .starts_with("k8s-aws-v1.")
+    );
+    // What Cluster API's cluster cache does with it: list Nodes, authenticated by the EKS token.
     let config = kube::Config::from_custom_kubeconfig(parsed, &Default::default())
         .await
         .unwrap();
-    let version = Client::try_from(config)
-        .unwrap()
-        .apiserver_version()
-        .await
-        .unwrap();
-    assert_eq!(version.git_version, "v1.36.3");
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(Client::try_from(config).unwrap());
+    nodes.list(&Default::default()).await.unwrap();
+    // People get the exec form, which renews itself.
+    let user_kubeconfig = w.secrets().get("prod-user-kubeconfig").await.unwrap();
+    let value = user_kubeconfig.data.unwrap().remove("value").unwrap().0;
+    let parsed = kube::config::Kubeconfig::from_yaml(std::str::from_utf8(&value).unwrap()).unwrap();
+    let exec = parsed.auth_infos[0].auth_info.clone().unwrap().exec.unwrap();
+    assert_eq!(exec.command.as_deref(), Some("aws"));
+    assert_eq!(
+        st.versions,
+        [capt_controlplane::api::StatusVersion {
+            version: "1.31".into()
+        }]
+    );
     let ca = w.secrets().get("prod-ca").await.unwrap();
     assert!(ca.data.unwrap().contains_key("tls.crt"));
 
@@ -496,6 +501,51 @@ async fn happy_path_reaches_ready_with_contract_fields_secrets_and_events() {
             "ControlPlaneReady"
         ]
     );
+    w.finish().await;
+}
+
+/// Cluster API refuses exec kubeconfigs, so without AWS credentials to sign an EKS token (and
+/// no usable `kubeconfig` output) there is nothing Cluster API could connect with: the control
+/// plane must not claim Ready, and it says why, once, as a Warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_token_credentials_the_control_plane_waits_and_says_why() {
+    let w = World::new("notoken").await;
+    w.template("eks", &[]).await;
+    let cluster = w.cluster("nt", false).await;
+    w.control_plane("nt-cp", &cluster, |cp| cp.spec.token_credentials_ref = None)
+        .await;
+    let cp = w
+        .wait_cp("nt-cp", "KubeconfigReady NoTokenCredentials", |cp| {
+            condition(cp, "KubeconfigReady").is_some_and(|c| c.reason == "NoTokenCredentials")
+        })
+        .await;
+    assert_eq!(
+        cp.status.as_ref().and_then(|s| s.state.as_deref()),
+        Some("Configuring")
+    );
+    let message = &condition(&cp, "KubeconfigReady").unwrap().message;
+    assert!(message.contains("spec.tokenCredentialsRef"), "{message}");
+    w.wait_event("nt-cp", "Warning", "NoTokenCredentials").await;
+    assert!(w.secrets().get_opt("nt-kubeconfig").await.unwrap().is_none());
+    assert!(w.secrets().get_opt("nt-user-kubeconfig").await.unwrap().is_some());
+
+    // Naming the credentials is enough to go on.
+    w.cps()
+        .patch(
+            "nt-cp",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"tokenCredentialsRef": {"name": support::TOKEN_CREDENTIALS}}})),
+        )
+        .await
+        .unwrap();
+    w.wait_state("nt-cp", "Ready").await;
+    let warnings = w
+        .events("nt-cp")
+        .await
+        .into_iter()
+        .filter(|(_, reason)| reason == "NoTokenCredentials")
+        .count();
+    assert_eq!(warnings, 1, "told once, not once a pass");
     w.finish().await;
 }
 
@@ -517,6 +567,7 @@ async fn cluster_found_by_label_when_names_differ() {
                 region: "us-gov-west-1".into(),
                 ..Default::default()
             }),
+            token_credentials_ref: Some(support::token_credentials_ref()),
             ..Default::default()
         },
     );

@@ -52,6 +52,12 @@ use super::schema;
         description = "The control plane is ready"
     ),
     printcolumn(
+        name = "Phase",
+        type_ = "string",
+        json_path = ".status.phase",
+        description = "Upstream CAPT's phase: Creating, Ready or Failed"
+    ),
+    printcolumn(
         name = "Version",
         type_ = "string",
         json_path = ".spec.version",
@@ -106,6 +112,31 @@ pub struct CAPTControlPlaneSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
     pub dependencies: Vec<DeclaredDependency>,
+
+    /// AWS credentials the operator signs the short-lived EKS bearer token with, which the
+    /// Cluster API kubeconfig `<cluster>-kubeconfig` carries (Cluster API refuses exec
+    /// kubeconfigs); refreshed every 10 minutes. A Secret in the control plane's namespace with
+    /// `aws_access_key_id` and `aws_secret_access_key` (and optionally `aws_session_token`), or
+    /// an AWS credentials file under `key`. The identity needs no IAM permission, only an EKS
+    /// access entry. Without it, a template must output a `kubeconfig` with a token or a client
+    /// certificate, or the control plane waits in Configuring.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_credentials_ref: Option<CredentialsSecretReference>,
+}
+
+/// A Secret in the control plane's own namespace holding AWS credentials.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialsSecretReference {
+    /// Name of the Secret.
+    #[x_kube(validation = Rule::new("self != ''").message("name must not be empty"))]
+    #[schemars(length(max = 253))]
+    pub name: String,
+    /// Key of an AWS shared credentials file (its `[default]` profile) in the Secret; default
+    /// `credentials`. Ignored when the Secret has the `aws_access_key_id` key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub key: Option<String>,
 }
 
 /// Reference to a WorkspaceTemplate; the namespace defaults to the referring object's.
@@ -352,6 +383,15 @@ impl DependencyKind {
     }
 }
 
+/// A version the control plane runs (Cluster API's `StatusVersion`).
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusVersion {
+    /// The Kubernetes version, as in `spec.version`.
+    #[schemars(length(min = 1, max = 256))]
+    pub version: String,
+}
+
 /// Observed state of a control plane.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -387,9 +427,14 @@ pub struct CAPTControlPlaneStatus {
     /// The control plane has no Machines (EKS): always true.
     #[serde(default)]
     pub external_managed_control_plane: bool,
-    /// The Kubernetes version the control plane runs.
+    /// The Kubernetes version the control plane runs (v1beta1 contract; deprecated in v1beta2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// v1beta2 contract: the versions the control plane runs, oldest first; Cluster API copies
+    /// them to `Cluster.status.controlPlane.versions`. EKS runs one version at a time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub versions: Vec<StatusVersion>,
     /// Terminal failure reason: set only when retries are spent or the configuration is invalid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,

@@ -50,7 +50,7 @@ use crate::{
         cluster::cluster_ref,
         condition::{self, Status},
     },
-    endpoint, graph,
+    eks_token, endpoint, graph,
     health::{self, HealthChecks, HealthFacts, HealthReport, ProbeFacts, SecretState, Verdict},
     kubeconfig,
     progress::Operation,
@@ -226,6 +226,16 @@ impl Pass<'_> {
         Some(Failure::new("WorkspaceReconcileError", Some(action), error))
     }
 
+    /// Why health is not judged now: the Cluster is being deleted, and Cluster API deletes the
+    /// control plane right after. Its dependencies going away is then expected, not a failure.
+    fn cluster_deleting(&self) -> Option<String> {
+        let cluster = self.obs.cluster.as_ref().filter(|c| c.deleting)?;
+        Some(format!(
+            "Cluster {} is being deleted; waiting for Cluster API to delete the control plane",
+            cluster.name
+        ))
+    }
+
     fn permanent_failure(&self) -> Option<Failure> {
         match evidence::validate(&self.validation) {
             Validation::Invalid(e) => Some(Failure::permanent(
@@ -260,17 +270,15 @@ impl Pass<'_> {
                 Some(false) => SecretState::NotOwned,
             };
         // What this pass wrote is fresher than the cache, which may not have seen it yet.
-        let written = |outcome: &SecretOutcome| match outcome {
-            SecretOutcome::Ready => SecretState::Owned,
-            SecretOutcome::NotOwned => SecretState::NotOwned,
+        let kc_name = graph::kubeconfig_secret_name(&self.cluster_name);
+        let ca_name = graph::ca_secret_name(&self.cluster_name);
+        let written = |outcome: Option<&SecretOutcome>, name: &str| match outcome {
+            Some(SecretOutcome::Ready) => SecretState::Owned,
+            Some(SecretOutcome::NotOwned) => SecretState::NotOwned,
+            Some(SecretOutcome::Waiting) | None => secret_state(name),
         };
-        let (kubeconfig_secret, ca_secret) = match &self.secrets {
-            Some((kc, ca)) => (written(kc), written(ca)),
-            None => (
-                secret_state(&graph::kubeconfig_secret_name(&self.cluster_name)),
-                secret_state(&graph::ca_secret_name(&self.cluster_name)),
-            ),
-        };
+        let kubeconfig_secret = written(self.secrets.as_ref().map(|s| &s.0), &kc_name);
+        let ca_secret = written(self.secrets.as_ref().map(|s| &s.1), &ca_name);
         // The endpoint this pass wrote is fresher than the object it read.
         let endpoint = self.endpoint.clone();
         let key = key_of(self.cp);
@@ -334,6 +342,7 @@ impl Pass<'_> {
             RecoveryActionType::RefreshKubeconfig => {
                 let names = [
                     graph::kubeconfig_secret_name(&self.cluster_name),
+                    kubeconfig::user_kubeconfig_secret_name(&self.cluster_name),
                     graph::ca_secret_name(&self.cluster_name),
                 ];
                 effects::delete_cluster_secrets(self.cp, self.ctx, &names).await?;
@@ -385,7 +394,7 @@ impl Pass<'_> {
         Ok(plan)
     }
 
-    /// Writes the endpoint and the kubeconfig and CA secrets; returns the configuration facts.
+    /// Writes the endpoint and the Cluster API secrets; returns the configuration facts.
     async fn configure(&mut self) -> Result<ConfigurationFacts> {
         let Some(conn) = observe::connection_data(self.cp, self.ctx).await? else {
             let name = format!("{}{CONNECTION_SECRET_SUFFIX}", self.cp.name_any());
@@ -442,29 +451,71 @@ impl Pass<'_> {
             .as_ref()
             .and_then(|w| w.output_string("cluster_name"))
             .unwrap_or_else(|| self.cluster_name.clone());
-        let config = kubeconfig::kubeconfig(&self.cluster_name, &ep, &ca, &conn, &eks_name, region);
         let kc_name = graph::kubeconfig_secret_name(&self.cluster_name);
         let ca_name = graph::ca_secret_name(&self.cluster_name);
-        // Three independent writes on the way to Ready: sent together, not one after another.
-        let ((), kc, ca_out) = futures::try_join!(
-            effects::ensure_spec_fields(self.cp, self.ctx, &self.obs.apply_name, Some(&ep)),
-            effects::ensure_cluster_secret(
-                self.cp,
-                self.ctx,
-                &kc_name,
+        let user_name = kubeconfig::user_kubeconfig_secret_name(&self.cluster_name);
+        let (existing_kc, existing_ca, existing_user) = futures::try_join!(
+            effects::fetch_secret(self.cp, self.ctx, &kc_name),
+            effects::fetch_secret(self.cp, self.ctx, &ca_name),
+            effects::fetch_secret(self.cp, self.ctx, &user_name),
+        )?;
+        let for_cluster_api = self
+            .cluster_api_kubeconfig(&conn, &ep, &ca, existing_kc.as_ref(), region, &eks_name)
+            .await?;
+        let user = effects::DesiredSecret {
+            data: kubeconfig::kubeconfig_secret_data(kubeconfig::user_kubeconfig(
                 &self.cluster_name,
-                kubeconfig::kubeconfig_secret_data(config),
-            ),
+                &ep,
+                &ca,
+                &eks_name,
+                region,
+            )),
+            ..Default::default()
+        };
+        let ca_secret = effects::DesiredSecret {
+            data: kubeconfig::ca_secret_data(&ca),
+            ..Default::default()
+        };
+        let cluster = self.cluster_name.clone();
+        // Independent writes on the way to Ready: sent together, not one after another.
+        let kubeconfig_write = async {
+            match for_cluster_api {
+                Some(desired) => {
+                    effects::ensure_cluster_secret(
+                        self.cp,
+                        self.ctx,
+                        &kc_name,
+                        &cluster,
+                        existing_kc.as_ref(),
+                        desired,
+                    )
+                    .await
+                }
+                None => Ok(SecretOutcome::Waiting),
+            }
+        };
+        let ((), kc, ca_out, user_out) = futures::try_join!(
+            effects::ensure_spec_fields(self.cp, self.ctx, &self.obs.apply_name, Some(&ep)),
+            kubeconfig_write,
             effects::ensure_cluster_secret(
                 self.cp,
                 self.ctx,
                 &ca_name,
-                &self.cluster_name,
-                kubeconfig::ca_secret_data(&ca),
+                &cluster,
+                existing_ca.as_ref(),
+                ca_secret
+            ),
+            effects::ensure_cluster_secret(
+                self.cp,
+                self.ctx,
+                &user_name,
+                &cluster,
+                existing_user.as_ref(),
+                user
             ),
         )?;
         self.endpoint = Some(ep.clone());
-        for (outcome, name) in [(&kc, &kc_name), (&ca_out, &ca_name)] {
+        for (outcome, name) in [(&kc, &kc_name), (&ca_out, &ca_name), (&user_out, &user_name)] {
             if *outcome == SecretOutcome::NotOwned {
                 self.configure_problem = Some((
                     reason::SECRET_NOT_OWNED,
@@ -478,6 +529,121 @@ impl Pass<'_> {
             kubeconfig_secret: kc == SecretOutcome::Ready,
             ca_secret: ca_out == SecretOutcome::Ready,
         })
+    }
+
+    /// What `<cluster>-kubeconfig` should hold: the template's own `kubeconfig` output when
+    /// Cluster API can use it, else a kubeconfig with an EKS token, the current one while it is
+    /// fresh, a new one when it is due. `None` (with the reason in `configure_problem`) when
+    /// neither is possible: Cluster API refuses the exec form people use.
+    async fn cluster_api_kubeconfig(
+        &mut self,
+        conn: &std::collections::BTreeMap<String, Vec<u8>>,
+        ep: &crate::api::ApiEndpoint,
+        ca: &[u8],
+        existing: Option<&k8s_openapi::api::core::v1::Secret>,
+        region: Option<&str>,
+        eks_name: &str,
+    ) -> Result<Option<effects::DesiredSecret>> {
+        let credentials_ref = self.cp.spec.token_credentials_ref.as_ref();
+        let mut refused = None;
+        if let Some(given) = conn.get(kubeconfig::KUBECONFIG_OUTPUT).filter(|k| !k.is_empty()) {
+            match serde_saphyr::from_slice::<serde_json::Value>(given) {
+                Ok(doc) => match kubeconfig::refused_by_cluster_api(&doc) {
+                    None => {
+                        return Ok(Some(effects::DesiredSecret {
+                            data: kubeconfig::kubeconfig_secret_data(given.clone()),
+                            ..Default::default()
+                        }));
+                    }
+                    Some(why) => {
+                        refused = Some(format!("the template's kubeconfig output cannot be used: {why}"))
+                    }
+                },
+                Err(e) => refused = Some(format!("the template's kubeconfig output does not parse: {e}")),
+            }
+        }
+        let Some(credentials_ref) = credentials_ref else {
+            let why = refused.unwrap_or_else(|| "the template outputs no kubeconfig".into());
+            self.configure_problem = Some((
+                reason::NO_TOKEN_CREDENTIALS,
+                format!(
+                    "Cluster API needs a kubeconfig with a token ({why}); set spec.tokenCredentialsRef \
+                     to a Secret with AWS credentials to sign the EKS token with"
+                ),
+            ));
+            return Ok(None);
+        };
+        let Some(region) = region else {
+            self.configure_problem = Some((
+                reason::NO_TOKEN_CREDENTIALS,
+                "spec.controlPlaneConfig.region is needed to sign the EKS token".into(),
+            ));
+            return Ok(None);
+        };
+        // The current token, while it is fresh: a new one every pass would write every pass.
+        let fresh = existing
+            .filter(|s| effects::controlled_by(s, self.cp))
+            .and_then(|s| {
+                let refresh_at: Timestamp = s
+                    .annotations()
+                    .get(kubeconfig::TOKEN_REFRESH_ANNOTATION)?
+                    .parse()
+                    .ok()?;
+                let value = effects::secret_data(s).remove("value")?;
+                let token = kubeconfig::token_of(&value)?;
+                (self.now < refresh_at).then_some((token, refresh_at))
+            });
+        let (token, refresh_at) = match fresh {
+            Some(current) => current,
+            None => {
+                let key = credentials_ref
+                    .key
+                    .as_deref()
+                    .unwrap_or(eks_token::DEFAULT_CREDENTIALS_KEY);
+                let minted = match effects::fetch_secret(self.cp, self.ctx, &credentials_ref.name).await? {
+                    None => Err((
+                        reason::WAITING_FOR_TOKEN_CREDENTIALS,
+                        format!(
+                            "waiting for Secret {} (spec.tokenCredentialsRef)",
+                            credentials_ref.name
+                        ),
+                    )),
+                    Some(secret) => {
+                        eks_token::AwsCredentials::from_secret_data(&effects::secret_data(&secret), key)
+                            .and_then(|creds| eks_token::mint(&creds, region, eks_name, self.now))
+                            .map_err(|e| {
+                                (
+                                    reason::INVALID_TOKEN_CREDENTIALS,
+                                    format!(
+                                        "Secret {} (spec.tokenCredentialsRef): {e}",
+                                        credentials_ref.name
+                                    ),
+                                )
+                            })
+                    }
+                };
+                match minted {
+                    Ok(token) => (token.expose().to_owned(), token.refresh_at()),
+                    Err(problem) => {
+                        self.configure_problem = Some(problem);
+                        return Ok(None);
+                    }
+                }
+            }
+        };
+        self.wake_at(refresh_at);
+        Ok(Some(effects::DesiredSecret {
+            data: kubeconfig::kubeconfig_secret_data(kubeconfig::token_kubeconfig(
+                &self.cluster_name,
+                ep,
+                ca,
+                &token,
+            )),
+            annotations: std::collections::BTreeMap::from([(
+                kubeconfig::TOKEN_REFRESH_ANNOTATION.to_owned(),
+                refresh_at.to_string(),
+            )]),
+        }))
     }
 
     async fn step(&mut self, machine: AnyControlPlane) -> Result<Step> {
@@ -553,6 +719,10 @@ impl Pass<'_> {
                 }
             }
             S::Ready(m) => {
+                if let Some(why) = self.cluster_deleting() {
+                    // Cluster API deletes the control plane next: nothing here has failed.
+                    return Ok(Step::Stay(m.into(), Operation::new(why, 1.0)));
+                }
                 let template_changed = match (&self.ready_hash, self.workspace_hash()) {
                     (Some(old), Some(new)) => *old != new,
                     _ => false,
@@ -588,6 +758,10 @@ impl Pass<'_> {
                 }
             }
             S::Degraded(m) => {
+                if let Some(why) = self.cluster_deleting() {
+                    // No recovery for a control plane about to be deleted.
+                    return Ok(Step::Stay(m.into(), Operation::new(why, 0.0)));
+                }
                 let report = self.health().await?.clone();
                 match report.verdict() {
                     Verdict::Healthy(e) => {
@@ -887,6 +1061,10 @@ async fn reconcile_live(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTCont
     for t in machine.core().transitions() {
         events::publish(ctx, cp, events::transition_event(t)).await;
     }
+    let before = cp.status.as_ref().map_or(&[][..], |s| &s.conditions[..]);
+    for warning in events::condition_warnings(before, &st.conditions, reason::NEEDS_THE_USER) {
+        events::publish(ctx, cp, warning).await;
+    }
     Ok(Action::requeue(
         pass.requeue.unwrap_or(MAX_REQUEUE).min(MAX_REQUEUE),
     ))
@@ -950,6 +1128,9 @@ fn write_status(
     st.external_managed_control_plane = true;
     if ready {
         st.version = Some(pass.cp.spec.version.clone());
+        st.versions = vec![crate::api::StatusVersion {
+            version: pass.cp.spec.version.clone(),
+        }];
     }
     st.observed_generation = generation;
 
@@ -1257,6 +1438,7 @@ async fn release(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTControlPlan
         ctx,
         &[
             graph::kubeconfig_secret_name(&cluster_name),
+            kubeconfig::user_kubeconfig_secret_name(&cluster_name),
             graph::ca_secret_name(&cluster_name),
         ],
     )

@@ -159,37 +159,72 @@ pub enum SecretOutcome {
     Ready,
     /// A secret of that name exists and is not ours: left alone.
     NotOwned,
+    /// Not written: what it should hold cannot be made yet (the pass says why).
+    Waiting,
 }
 
-/// Writes a Cluster API secret (`<cluster>-kubeconfig` or `<cluster>-ca`) owned by the control
-/// plane, unless one of that name exists that is not ours. Writes only when the data differs.
+/// A Cluster API secret as the control plane wants it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DesiredSecret {
+    /// Its data.
+    pub data: BTreeMap<String, Vec<u8>>,
+    /// Annotations the operator keeps on it.
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Reads secret `name` in the control plane's namespace.
+pub async fn fetch_secret(cp: &CAPTControlPlane, ctx: &Context, name: &str) -> Result<Option<Secret>> {
+    let namespace = cp.namespace().ok_or(Error::Incomplete("namespace"))?;
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    Ok(api.get_opt(name).await?)
+}
+
+/// Whether `secret` is controlled by the control plane.
+pub fn controlled_by(secret: &Secret, cp: &CAPTControlPlane) -> bool {
+    let uid = cp.uid().unwrap_or_default();
+    secret
+        .owner_references()
+        .iter()
+        .any(|o| o.uid == uid && o.controller == Some(true))
+}
+
+/// The data of a secret as bytes.
+pub fn secret_data(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
+    secret
+        .data
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect()
+}
+
+/// Writes a Cluster API secret (`<cluster>-kubeconfig`, `<cluster>-user-kubeconfig`,
+/// `<cluster>-ca`) owned by the control plane, unless `existing` (as the caller just read it) is
+/// not ours. Writes only when the data, annotations, label or type differ.
 pub async fn ensure_cluster_secret(
     cp: &CAPTControlPlane,
     ctx: &Context,
     name: &str,
     cluster_name: &str,
-    data: BTreeMap<String, Vec<u8>>,
+    existing: Option<&Secret>,
+    desired: DesiredSecret,
 ) -> Result<SecretOutcome> {
     let namespace = cp.namespace().ok_or(Error::Incomplete("namespace"))?;
-    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
-    let uid = cp.uid().ok_or(Error::Incomplete("uid"))?;
-    if let Some(existing) = api.get_opt(name).await? {
-        let ours = existing
-            .owner_references()
-            .iter()
-            .any(|o| o.uid == uid && o.controller == Some(true));
-        if !ours {
+    if let Some(existing) = existing {
+        if !controlled_by(existing, cp) {
             return Ok(SecretOutcome::NotOwned);
         }
-        let current: BTreeMap<String, Vec<u8>> = existing
-            .data
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, v.0))
-            .collect();
         let labelled = existing.labels().get(CLUSTER_NAME_LABEL).map(String::as_str) == Some(cluster_name);
-        if current == data && labelled && existing.type_.as_deref() == Some(kubeconfig::CLUSTER_SECRET_TYPE) {
+        let annotated = desired
+            .annotations
+            .iter()
+            .all(|(k, v)| existing.annotations().get(k) == Some(v));
+        if secret_data(existing) == desired.data
+            && labelled
+            && annotated
+            && existing.type_.as_deref() == Some(kubeconfig::CLUSTER_SECRET_TYPE)
+        {
             return Ok(SecretOutcome::Ready);
         }
     }
@@ -197,27 +232,36 @@ pub async fn ensure_cluster_secret(
     let secret = Secret {
         metadata: kube::api::ObjectMeta {
             name: Some(name.to_owned()),
-            namespace: Some(namespace),
+            namespace: Some(namespace.clone()),
             labels: Some(BTreeMap::from([
                 (CLUSTER_NAME_LABEL.to_owned(), cluster_name.to_owned()),
                 (CONTROLPLANE_LABEL.to_owned(), cp.name_any()),
             ])),
+            annotations: (!desired.annotations.is_empty()).then_some(desired.annotations),
             owner_references: Some(vec![owner]),
             ..Default::default()
         },
         type_: Some(kubeconfig::CLUSTER_SECRET_TYPE.to_owned()),
-        data: Some(data.into_iter().map(|(k, v)| (k, ByteString(v))).collect()),
+        data: Some(
+            desired
+                .data
+                .into_iter()
+                .map(|(k, v)| (k, ByteString(v)))
+                .collect(),
+        ),
         ..Default::default()
     };
     let mut body = serde_json::to_value(&secret).map_err(|e| Error::Malformed(e.to_string()))?;
     body["apiVersion"] = json!("v1");
     body["kind"] = json!("Secret");
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
     api.patch(
         name,
         &PatchParams::apply(FIELD_MANAGER).force(),
         &Patch::Apply(&body),
     )
     .await?;
+    // Names only: a kubeconfig secret holds a bearer token.
     tracing::info!(controlplane = %cp.name_any(), secret = name, "cluster secret written");
     Ok(SecretOutcome::Ready)
 }

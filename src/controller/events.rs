@@ -5,6 +5,8 @@ use kube::{
     runtime::events::{Event, EventType, Recorder},
 };
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+
 use super::Context;
 use crate::state::{StateName, Transition};
 
@@ -31,6 +33,27 @@ pub fn transition_event(t: &Transition) -> Event {
     }
 }
 
+/// Warnings for conditions that have just turned False for one of the `problems` reasons (which
+/// only the user can fix): told once, as an Event, not only in a condition, and not once a pass.
+pub fn condition_warnings(before: &[Condition], after: &[Condition], problems: &[&str]) -> Vec<Event> {
+    after
+        .iter()
+        .filter(|c| c.status == "False" && problems.contains(&c.reason.as_str()))
+        .filter(|c| {
+            !before
+                .iter()
+                .any(|b| b.type_ == c.type_ && b.status == c.status && b.reason == c.reason)
+        })
+        .map(|c| Event {
+            type_: EventType::Warning,
+            reason: c.reason.clone(),
+            note: Some(truncate(format!("{}: {}", c.type_, c.message))),
+            action: "Reconcile".into(),
+            secondary: None,
+        })
+        .collect()
+}
+
 /// Publishes `event` about `obj`; a failure to publish is logged, never fatal.
 ///
 /// A fresh [`Recorder`] each time, on purpose: a long-lived one keeps every event it published
@@ -55,4 +78,46 @@ fn truncate(mut note: String) -> String {
         note.push('…');
     }
     note
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn condition(type_: &str, status: &str, reason: &str) -> Condition {
+        Condition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: reason.into(),
+            message: format!("{reason} happened"),
+            last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                jiff::Timestamp::UNIX_EPOCH,
+            ),
+            observed_generation: None,
+        }
+    }
+
+    #[test]
+    fn a_condition_warns_once_per_reason_it_fails_for() {
+        let types = ["NoTokenCredentials", "InvalidTokenCredentials"];
+        let failing = [condition("KubeconfigReady", "False", "NoTokenCredentials")];
+        let events = condition_warnings(&[], &failing, &types);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].reason, "NoTokenCredentials");
+        assert_eq!(events[0].type_, EventType::Warning);
+        assert!(
+            condition_warnings(&failing, &failing, &types).is_empty(),
+            "no repeat"
+        );
+        let other = [condition("KubeconfigReady", "False", "InvalidTokenCredentials")];
+        assert_eq!(
+            condition_warnings(&failing, &other, &types).len(),
+            1,
+            "a new reason"
+        );
+        let healthy = [condition("KubeconfigReady", "True", "KubeconfigReady")];
+        assert!(condition_warnings(&failing, &healthy, &types).is_empty());
+        let on_its_way = [condition("KubeconfigReady", "False", "WaitingForConfiguring")];
+        assert!(condition_warnings(&[], &on_its_way, &types).is_empty());
+    }
 }

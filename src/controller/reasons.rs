@@ -16,7 +16,8 @@ pub mod types {
     pub const WORKSPACE_READY: &str = "WorkspaceReady";
     /// The endpoint is known and written to the spec.
     pub const ENDPOINT_READY: &str = "EndpointReady";
-    /// The kubeconfig and CA secrets are in place and ours.
+    /// The Cluster API kubeconfig (with a token Cluster API can use) and CA secrets are in place
+    /// and ours.
     pub const KUBECONFIG_READY: &str = "KubeconfigReady";
     /// Every health check passes.
     pub const HEALTHY: &str = "Healthy";
@@ -56,5 +57,17 @@ pub mod reason {
     pub const WORKSPACE_MISSING: &str = "WorkspaceMissing";
     pub const WORKSPACE_NOT_REPORTED: &str = "WorkspaceNotReported";
     pub const SECRET_NOT_OWNED: &str = "SecretNotOwned";
+    pub const NO_TOKEN_CREDENTIALS: &str = "NoTokenCredentials";
+    pub const WAITING_FOR_TOKEN_CREDENTIALS: &str = "WaitingForTokenCredentials";
+    pub const INVALID_TOKEN_CREDENTIALS: &str = "InvalidTokenCredentials";
     pub const UNKNOWN_STATE: &str = "UnknownState";
+
+    /// Reasons of a False condition that only the user can clear; each is told once as a
+    /// Warning event when a condition turns False for it.
+    pub const NEEDS_THE_USER: &[&str] = &[
+        SECRET_NOT_OWNED,
+        NO_TOKEN_CREDENTIALS,
+        WAITING_FOR_TOKEN_CREDENTIALS,
+        INVALID_TOKEN_CREDENTIALS,
+    ];
 }

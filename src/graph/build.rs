@@ -8,7 +8,7 @@
 //!
 //! | from | to |
 //! |---|---|
-//! | CAPTControlPlane | its Cluster, its WorkspaceTemplate (`workspaceTemplateRef`, namespace defaulting to the control plane's), its WorkspaceTemplateApply, the Workspace that apply renders, its kubeconfig and CA Secrets, each of `spec.dependencies` |
+//! | CAPTControlPlane | its Cluster, its WorkspaceTemplate (`workspaceTemplateRef`, namespace defaulting to the control plane's), its WorkspaceTemplateApply, the Workspace that apply renders, its kubeconfig and CA Secrets, the `spec.tokenCredentialsRef` Secret, each of `spec.dependencies` |
 //! | WorkspaceTemplateApply | its WorkspaceTemplate, each `waitForWorkspaces` Workspace, each `waitForSecrets` Secret |
 //! | Workspace | the apply that renders it (Workspace name = apply name minus a trailing `-apply`), its ProviderConfig when the template names one |
 //! | connection Secret | the Workspace that writes it |
@@ -366,6 +366,11 @@ impl Builder<'_> {
                 self.depend(&root, &secret);
                 self.depend(&secret, &built_from);
             }
+        }
+
+        if let Some(credentials) = &cp.spec.token_credentials_ref {
+            let node = self.presence_node(Kind::Secret, namespace, &credentials.name, Origin::External);
+            self.depend(&root, &node);
         }
 
         for dependency in &cp.spec.dependencies {

@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use capt_controlplane::{
-    api::WorkspaceTemplate,
+    api::{CredentialsSecretReference, WorkspaceTemplate},
     controller::{self, Config, run::Runtime},
 };
+use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client, api::PostParams};
 use serde_json::json;
 
@@ -40,6 +41,43 @@ impl Operator {
             .expect("operator stops in time")
             .unwrap();
     }
+}
+
+/// The Secret every test namespace gets with the test AWS identity's credentials
+/// ([`capt_testkit::eks`]), which the operator signs EKS tokens with.
+pub const TOKEN_CREDENTIALS: &str = "aws-credentials";
+
+/// Creates [`TOKEN_CREDENTIALS`] in `namespace`: the test identity as an AWS credentials file, as
+/// a provider-terraform ProviderConfig secret holds it.
+pub async fn create_token_credentials(admin: &Client, namespace: &str) {
+    let secret: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": TOKEN_CREDENTIALS},
+        "stringData": {"credentials": capt_testkit::eks::credentials_file()},
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(admin.clone(), namespace)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+}
+
+/// `spec.tokenCredentialsRef` naming [`TOKEN_CREDENTIALS`].
+pub fn token_credentials_ref() -> CredentialsSecretReference {
+    CredentialsSecretReference {
+        name: TOKEN_CREDENTIALS.into(),
+        key: None,
+    }
+}
+
+/// Makes the test API server accept EKS tokens signed for cluster `name`.
+pub async fn accept_eks_cluster(name: &str) {
+    capt_testkit::shared_plane()
+        .await
+        .eks()
+        .expect("the test plane runs the EKS authenticator")
+        .accept_cluster(name);
 }
 
 /// Creates WorkspaceTemplate `name` in `namespace`: an inline EKS module using `cluster_name`,
