@@ -7,6 +7,7 @@ use capt_controlplane::{
     api::{ApiEndpoint, RecoveryActionType, WorkspaceView, workspace::WorkspaceCondition},
     health::{HealthChecks, HealthFacts, ProbeFacts, ProbeResult, SecretState},
     recovery::{Backoff, Failure, FixedJitter, Planner, RetryRecord, SplitMix64, Strategy},
+    remedy::Remedy,
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 use jiff::Timestamp;
@@ -18,8 +19,8 @@ fn at(seconds: i64) -> Timestamp {
 fn failure() -> Failure {
     Failure::new(
         "WorkspaceSynced",
-        Some(RecoveryActionType::RecreateWorkspace),
-        "update failed: cannot apply",
+        Remedy::Act(RecoveryActionType::ClearCreatePending),
+        "create cut off",
     )
 }
 

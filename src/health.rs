@@ -12,27 +12,26 @@
 //!    to the defaults; [`HealthChecks::evaluate`] runs them in order.
 //! 3. [`HealthReport::verdict`] gives the evidence for the move: [`HealthFailing`] takes Ready to
 //!    Degraded, [`HealthRestored`] takes Degraded back to Ready.
-//! 4. A failing report becomes a [`crate::recovery::Failure`]: the first failing check, and the
-//!    recovery action it maps to, drive the recovery planner.
+//! 4. A failing report becomes a [`crate::recovery::Failure`]: the first failing check, and what
+//!    can fix it ([`crate::remedy`]), drive the recovery planner.
 //! 5. [`metrics`] turns the state history into `status.health`.
 //!
 //! # The default checks, in order
 //!
-//! | check | passes when | recovery action |
+//! | check | passes when | remedy when it fails ([`crate::remedy`]) |
 //! |---|---|---|
-//! | `DependenciesReady` | every input the control plane depends on is present and ready (root causes from the graph) | RecreateWorkspace (the proposal's default) |
-//! | `WorkspaceSynced` | the Workspace is `Synced=True` for its current generation | ClearCreatePending when the create-pending annotation is there, else RecreateWorkspace |
-//! | `WorkspaceReady` | the Workspace is `Ready=True` and not being deleted | RecreateWorkspace |
-//! | `EndpointValid` | `spec.controlPlaneEndpoint` is present and a well-formed host and port | RefreshKubeconfig |
-//! | `KubeconfigSecret` | the kubeconfig and CA secrets exist and are controlled by this control plane | RefreshKubeconfig |
-//! | `EndpointProbe` | fewer than [`PROBE_FAILURE_THRESHOLD`] of the caller's HTTPS probes in a row went unanswered (an answer is 2xx, 401 or 403) | RefreshKubeconfig |
+//! | `DependenciesReady` | every input the control plane depends on is present and ready (root causes from the graph) | wait: for Cluster API when the Cluster is the root cause, else for the user (the proposal defaults to RecreateWorkspace, which cannot create someone else's object) |
+//! | `WorkspaceSynced` | the Workspace is `Synced=True` for its current generation | missing: RecreateWorkspace (re-render); create cut off: ClearCreatePending; a create that never served: RecreateWorkspace; a failed update of a serving Workspace: wait for the provider; a foreign connection secret or a provider config problem: wait for the user |
+//! | `WorkspaceReady` | the Workspace is `Ready=True` and not being deleted | missing: RecreateWorkspace (re-render); being deleted or still creating: wait for the provider |
+//! | `EndpointValid` | `spec.controlPlaneEndpoint` is present and a well-formed host and port | missing: RefreshKubeconfig; malformed: wait for the user |
+//! | `KubeconfigSecret` | the kubeconfig and CA secrets exist and are controlled by this control plane | missing: RefreshKubeconfig; another object's: wait for the user |
+//! | `EndpointProbe` | fewer than [`PROBE_FAILURE_THRESHOLD`] of the caller's HTTPS probes in a row went unanswered (an answer is 2xx, 401 or 403) | wait for the network or AWS |
 //!
 //! Both Workspace conditions are read because provider-terraform leaves `Ready=True` after a
 //! failed re-apply and reports the failure only in `Synced`. `EndpointProbe` runs only when probing
 //! is enabled and the caller passed a result. It judges a run of probes, not one, so that a lost
-//! connection or a slow answer does not flap the control plane to Degraded; an unreachable
-//! endpoint maps to the least destructive action, and a real outage is left to the retry budget
-//! and escalation.
+//! connection or a slow answer does not flap the control plane to Degraded; an endpoint that
+//! does not answer is not something destroying and recreating the control plane would fix.
 //!
 //! # Metrics
 //!
@@ -52,8 +51,9 @@ use crate::{
         ApiEndpoint, HealthCheckOverrides, HealthCheckResult, HealthMetrics, OperationRecord,
         RecoveryActionType, WorkspaceView, duration,
     },
-    graph::{BrokenDependency, Origin},
-    state::{AnyControlPlane, HealthFailing, HealthRestored, StateName, Transition},
+    graph::{BrokenDependency, Kind, Origin},
+    remedy::{self, Fixer, Remedy},
+    state::{AnyControlPlane, HISTORY_FIRST, HealthFailing, HealthRestored, StateName, Transition},
 };
 
 /// `DependenciesReady`: the inputs the control plane depends on are present and ready.
@@ -166,13 +166,13 @@ pub struct ProbeFacts<'a> {
     pub failures_in_a_row: u32,
 }
 
-/// Why a check failed and what would repair it.
+/// Why a check failed and what can fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckFailure {
     /// What is wrong, in words.
     pub message: String,
-    /// The recovery action that addresses it.
-    pub action: RecoveryActionType,
+    /// What can fix it.
+    pub remedy: Remedy,
 }
 
 /// The outcome of one check.
@@ -187,23 +187,25 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn failed(message: impl Into<String>, action: RecoveryActionType) -> Self {
+    /// A failure, with what can fix it.
+    pub fn failed(message: impl Into<String>, remedy: Remedy) -> Self {
         Outcome::Failed(CheckFailure {
             message: message.into(),
-            action,
+            remedy,
         })
     }
 }
 
-/// A health check: a name, an evaluation over the facts, and the recovery action it maps to.
+/// A health check: a name, and an evaluation over the facts that says what can fix a failure.
 pub trait HealthCheck: Send + Sync {
     /// The name shown in status and accepted in `spec.healthChecks.disabled`.
     fn name(&self) -> &str;
-    /// The action a failure usually maps to (a failure may name a more specific one).
-    fn recovery(&self) -> RecoveryActionType;
     /// Looks at the facts.
     fn evaluate(&self, facts: &HealthFacts<'_>) -> Outcome;
 }
+
+/// The Workspace is missing: the apply renders it again, and there is nothing to destroy.
+const RERENDER: Remedy = Remedy::Act(RecoveryActionType::RecreateWorkspace);
 
 /// [`DEPENDENCIES_READY`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -213,21 +215,27 @@ impl HealthCheck for DependenciesReady {
     fn name(&self) -> &str {
         DEPENDENCIES_READY
     }
-    fn recovery(&self) -> RecoveryActionType {
-        RecoveryActionType::RecreateWorkspace
-    }
     fn evaluate(&self, facts: &HealthFacts<'_>) -> Outcome {
-        let broken: Vec<String> = facts
+        let broken: Vec<&BrokenDependency> = facts
             .broken_dependencies
             .iter()
             .filter(|b| b.origin == Origin::External)
-            .map(ToString::to_string)
             .collect();
         if broken.is_empty() {
-            Outcome::Passed
-        } else {
-            Outcome::failed(broken.join("; "), self.recovery())
+            return Outcome::Passed;
         }
+        let cluster = Kind::Cluster.as_str();
+        let fixer = if broken.iter().any(|b| b.root_cause.kind_str() == cluster) {
+            Fixer::ClusterApi
+        } else {
+            Fixer::User
+        };
+        let message = broken
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        Outcome::failed(message, Remedy::Wait(fixer))
     }
 }
 
@@ -239,19 +247,18 @@ impl HealthCheck for WorkspaceSynced {
     fn name(&self) -> &str {
         WORKSPACE_SYNCED
     }
-    fn recovery(&self) -> RecoveryActionType {
-        RecoveryActionType::RecreateWorkspace
-    }
     fn evaluate(&self, facts: &HealthFacts<'_>) -> Outcome {
         let Some(ws) = facts.workspace else {
-            return Outcome::failed("the Workspace does not exist", self.recovery());
+            return Outcome::failed("the Workspace does not exist", RERENDER);
         };
         if ws.is_synced_current() {
             return Outcome::Passed;
         }
-        let message = match (&ws.synced, ws.reconcile_error()) {
-            (_, Some(error)) => format!("Workspace {} failed to sync: {error}", ws.name),
-            (Some(c), None) if c.is_true() => format!(
+        if let Some((message, remedy)) = remedy::workspace_problem(ws) {
+            return Outcome::failed(message, remedy);
+        }
+        let message = match &ws.synced {
+            Some(c) if c.is_true() => format!(
                 "Workspace {} is Synced for generation {} but is at generation {}",
                 ws.name,
                 c.observed_generation
@@ -259,18 +266,11 @@ impl HealthCheck for WorkspaceSynced {
                     .unwrap_or_default(),
                 ws.generation.unwrap_or_default()
             ),
-            (Some(c), None) => format!("Workspace {} is Synced={} ({})", ws.name, c.status, c.reason),
-            (None, None) => format!("Workspace {} has not reported Synced", ws.name),
+            Some(c) => format!("Workspace {} is Synced={} ({})", ws.name, c.status, c.reason),
+            None => format!("Workspace {} has not reported Synced", ws.name),
         };
-        // provider-terraform sets the annotation before a create and clears it after; if it is
-        // still there while the Workspace does not sync, the create was cut off and the provider
-        // will not retry until it is removed.
-        let action = if ws.create_pending {
-            RecoveryActionType::ClearCreatePending
-        } else {
-            self.recovery()
-        };
-        Outcome::failed(message, action)
+        // Not synced yet, without an error: the provider is working on it.
+        Outcome::failed(message, Remedy::Wait(Fixer::Provider))
     }
 }
 
@@ -282,37 +282,32 @@ impl HealthCheck for WorkspaceReady {
     fn name(&self) -> &str {
         WORKSPACE_READY
     }
-    fn recovery(&self) -> RecoveryActionType {
-        RecoveryActionType::RecreateWorkspace
-    }
     fn evaluate(&self, facts: &HealthFacts<'_>) -> Outcome {
         let Some(ws) = facts.workspace else {
-            return Outcome::failed("the Workspace does not exist", self.recovery());
+            return Outcome::failed("the Workspace does not exist", RERENDER);
         };
-        match &ws.ready {
-            _ if ws.deleting => {
-                Outcome::failed(format!("Workspace {} is being deleted", ws.name), self.recovery())
-            }
-            Some(c) if c.is_true() => Outcome::Passed,
+        if ws.is_ready() && !ws.deleting {
+            return Outcome::Passed;
+        }
+        // A reconcile error, a cut-off create or a deletion says what can fix it.
+        if let Some((message, remedy)) = remedy::workspace_problem(ws) {
+            return Outcome::failed(message, remedy);
+        }
+        let message = match &ws.ready {
             Some(c) => {
                 let detail = if c.message.is_empty() {
                     String::new()
                 } else {
                     format!(": {}", c.message)
                 };
-                Outcome::failed(
-                    format!(
-                        "Workspace {} is Ready={} ({}){detail}",
-                        ws.name, c.status, c.reason
-                    ),
-                    self.recovery(),
+                format!(
+                    "Workspace {} is Ready={} ({}){detail}",
+                    ws.name, c.status, c.reason
                 )
             }
-            None => Outcome::failed(
-                format!("Workspace {} has not reported Ready", ws.name),
-                self.recovery(),
-            ),
-        }
+            None => format!("Workspace {} has not reported Ready", ws.name),
+        };
+        Outcome::failed(message, Remedy::Wait(Fixer::Provider))
     }
 }
 
@@ -324,12 +319,12 @@ impl HealthCheck for EndpointValid {
     fn name(&self) -> &str {
         ENDPOINT_VALID
     }
-    fn recovery(&self) -> RecoveryActionType {
-        RecoveryActionType::RefreshKubeconfig
-    }
     fn evaluate(&self, facts: &HealthFacts<'_>) -> Outcome {
         let Some(endpoint) = facts.endpoint else {
-            return Outcome::failed("spec.controlPlaneEndpoint is not set", self.recovery());
+            return Outcome::failed(
+                "spec.controlPlaneEndpoint is not set",
+                Remedy::Act(RecoveryActionType::RefreshKubeconfig),
+            );
         };
         match endpoint_problem(endpoint) {
             None => Outcome::Passed,
@@ -338,7 +333,8 @@ impl HealthCheck for EndpointValid {
                     "spec.controlPlaneEndpoint {}:{} is not valid: {why}",
                     endpoint.host, endpoint.port
                 ),
-                self.recovery(),
+                // It comes from the template's output: only the template can change it.
+                Remedy::Wait(Fixer::User),
             ),
         }
     }
@@ -384,9 +380,6 @@ impl HealthCheck for KubeconfigSecret {
     fn name(&self) -> &str {
         KUBECONFIG_SECRET
     }
-    fn recovery(&self) -> RecoveryActionType {
-        RecoveryActionType::RefreshKubeconfig
-    }
     fn evaluate(&self, facts: &HealthFacts<'_>) -> Outcome {
         let problems: Vec<&str> = [("kubeconfig", facts.kubeconfig_secret), ("CA", facts.ca_secret)]
             .into_iter()
@@ -403,10 +396,16 @@ impl HealthCheck for KubeconfigSecret {
             })
             .collect();
         if problems.is_empty() {
-            Outcome::Passed
-        } else {
-            Outcome::failed(problems.join("; "), self.recovery())
+            return Outcome::Passed;
         }
+        // Another object's secret is never touched; a missing one of ours is written again.
+        let foreign = [facts.kubeconfig_secret, facts.ca_secret].contains(&SecretState::NotOwned);
+        let remedy = if foreign {
+            Remedy::Wait(Fixer::User)
+        } else {
+            Remedy::Act(RecoveryActionType::RefreshKubeconfig)
+        };
+        Outcome::failed(problems.join("; "), remedy)
     }
 }
 
@@ -418,9 +417,6 @@ pub struct EndpointProbe;
 impl HealthCheck for EndpointProbe {
     fn name(&self) -> &str {
         ENDPOINT_PROBE
-    }
-    fn recovery(&self) -> RecoveryActionType {
-        RecoveryActionType::RefreshKubeconfig
     }
     fn evaluate(&self, facts: &HealthFacts<'_>) -> Outcome {
         let Some(probe) = facts.probe else {
@@ -434,7 +430,7 @@ impl HealthCheck for EndpointProbe {
             ProbeResult::Failed(error) => format!("the API server is unreachable: {error}"),
         };
         let message = format!("{problem} ({} probes in a row)", probe.failures_in_a_row);
-        Outcome::failed(message, self.recovery())
+        Outcome::failed(message, Remedy::Wait(Fixer::Infrastructure))
     }
 }
 
@@ -626,6 +622,9 @@ pub struct MetricsInput<'a> {
     pub state_since: Timestamp,
     /// The transition history, oldest first (`status.progress.history`).
     pub history: &'a [OperationRecord],
+    /// Records were dropped between the first [`HISTORY_FIRST`] and the rest: the timeline is
+    /// continuous only from the record after them.
+    pub history_omitted: bool,
     /// The moves made in this reconcile pass (already part of `history`).
     pub transitions: &'a [Transition],
     /// The clock reading of this pass.
@@ -646,6 +645,7 @@ impl<'a> MetricsInput<'a> {
             state: control_plane.state(),
             state_since: core.entered_at(),
             history: core.history(),
+            history_omitted: core.omitted() > 0,
             transitions: core.transitions(),
             now: core.now(),
             window: DEFAULT_AVAILABILITY_WINDOW,
@@ -675,11 +675,18 @@ pub fn metrics(input: &MetricsInput<'_>) -> HealthMetrics {
         ),
     };
     let (provisioning, recovery) = last_durations(input.history);
+    let availability = availability(input);
     HealthMetrics {
         ready_since: (input.state == StateName::Ready).then_some(Time(input.state_since)),
         degradations,
-        availability_percent: availability_percent(input),
-        availability_window: Some(duration::format(input.window)),
+        availability_percent: availability.map(|(percent, _)| percent),
+        availability_window: Some(duration::format(availability.map_or(
+            input.window,
+            |(_, span)| {
+                // Whole seconds: the span is measured as of a transition, so it does not churn status.
+                Duration::from_secs(span.as_secs()).min(input.window)
+            },
+        ))),
         last_provisioning_duration: provisioning
             .map(duration::format)
             .or(previous.last_provisioning_duration),
@@ -711,17 +718,26 @@ fn began(record: &OperationRecord) -> Timestamp {
 
 /// Whole percent of the covered part of the window spent serving. The window is cut to what the
 /// history knows (from the start of the oldest record's `from` state); `None` when that is empty.
-fn availability_percent(input: &MetricsInput<'_>) -> Option<i32> {
+/// The share of the window the control plane served, as a whole percent, and the span that share
+/// is of: the window, or the control plane's known lifetime when that is shorter (a 70-second-old
+/// object's availability is over 70 seconds, not over a day).
+fn availability(input: &MetricsInput<'_>) -> Option<(i32, Duration)> {
+    // The timeline is continuous from the first record after a gap the bound left.
+    let history = if input.history_omitted {
+        input.history.get(HISTORY_FIRST..).unwrap_or_default()
+    } else {
+        input.history
+    };
     let window_start = input.now.checked_sub(input.window).unwrap_or(Timestamp::MIN);
-    let known_start = input.history.first().map(began).unwrap_or(input.state_since);
+    let known_start = history.first().map(began).unwrap_or(input.state_since);
     let start = window_start.max(known_start);
     if start >= input.now {
         return None;
     }
     // Segments (state, from, to), oldest first, ending with the current state until now.
-    let mut segments = Vec::with_capacity(input.history.len() + 1);
+    let mut segments = Vec::with_capacity(history.len() + 1);
     let mut cursor = known_start;
-    for record in input.history {
+    for record in history {
         let (Ok(from), time) = (record.from.parse::<StateName>(), record.time.0) else {
             continue;
         };
@@ -736,7 +752,11 @@ fn availability_percent(input: &MetricsInput<'_>) -> Option<i32> {
         .map(|(_, from, to)| millis(from.max(start), to.min(input.now)))
         .sum();
     let covered = millis(start, input.now);
-    (covered > 0).then(|| i32::try_from(serving.clamp(0, covered) * 100 / covered).unwrap_or(100))
+    let span = input.now.duration_since(start).unsigned_abs();
+    (covered > 0).then(|| {
+        let percent = i32::try_from(serving.clamp(0, covered) * 100 / covered).unwrap_or(100);
+        (percent, span)
+    })
 }
 
 /// The last complete provisioning and recovery runs found in the history.
@@ -839,7 +859,7 @@ mod tests {
     }
 
     #[test]
-    fn ready_with_a_failed_reapply_fails_synced_and_maps_to_recreate() {
+    fn ready_with_a_failed_reapply_fails_synced_and_waits_for_the_provider() {
         let mut ws = healthy_workspace();
         ws.synced = Some(condition(
             "Synced",
@@ -851,7 +871,8 @@ mod tests {
         let report = HealthChecks::defaults().evaluate(&healthy_facts(&ws, &ep, &probe));
         let (name, failure) = report.first_failure().unwrap();
         assert_eq!(name, WORKSPACE_SYNCED);
-        assert_eq!(failure.action, RecoveryActionType::RecreateWorkspace);
+        // It still serves: destroying it cannot fix a failed update.
+        assert_eq!(failure.remedy, Remedy::Wait(Fixer::Provider));
         assert_eq!(
             failure.message,
             "Workspace prod-eks failed to sync: update failed: cannot apply"
@@ -875,8 +896,8 @@ mod tests {
         ws.create_pending = true;
         let report = HealthChecks::defaults().evaluate(&healthy_facts(&ws, &ep, &probe));
         assert_eq!(
-            report.first_failure().unwrap().1.action,
-            RecoveryActionType::ClearCreatePending
+            report.first_failure().unwrap().1.remedy,
+            Remedy::Act(RecoveryActionType::ClearCreatePending)
         );
     }
 
@@ -924,7 +945,16 @@ mod tests {
             panic!("expected a failure")
         };
         assert_eq!(failure.message, "Secret team-a/aws-creds is Missing");
-        assert_eq!(failure.action, RecoveryActionType::RecreateWorkspace);
+        // Recreating our Workspace cannot create someone else's Secret.
+        assert_eq!(failure.remedy, Remedy::Wait(Fixer::User));
+        let cluster = [broken(Kind::Cluster, "prod", Origin::External)];
+        let Outcome::Failed(failure) = DependenciesReady.evaluate(&HealthFacts {
+            broken_dependencies: &cluster,
+            ..Default::default()
+        }) else {
+            panic!("expected a failure")
+        };
+        assert_eq!(failure.remedy, Remedy::Wait(Fixer::ClusterApi));
     }
 
     #[test]
@@ -941,7 +971,19 @@ mod tests {
             failure.message,
             "the kubeconfig secret belongs to another object and is left alone; the CA secret is missing"
         );
-        assert_eq!(failure.action, RecoveryActionType::RefreshKubeconfig);
+        assert_eq!(
+            failure.remedy,
+            Remedy::Wait(Fixer::User),
+            "another object's secret is never touched"
+        );
+        let Outcome::Failed(failure) = KubeconfigSecret.evaluate(&HealthFacts {
+            kubeconfig_secret: SecretState::Owned,
+            ca_secret: SecretState::Missing,
+            ..Default::default()
+        }) else {
+            panic!("expected a failure")
+        };
+        assert_eq!(failure.remedy, Remedy::Act(RecoveryActionType::RefreshKubeconfig));
     }
 
     #[test]
@@ -1019,7 +1061,7 @@ mod tests {
         let Outcome::Failed(failure) = after(PROBE_FAILURE_THRESHOLD) else {
             panic!("the threshold is reached");
         };
-        assert_eq!(failure.action, RecoveryActionType::RefreshKubeconfig);
+        assert_eq!(failure.remedy, Remedy::Wait(Fixer::Infrastructure));
         assert!(
             failure.message.contains("connection refused"),
             "{}",
@@ -1106,6 +1148,7 @@ mod tests {
             state: StateName::Ready,
             state_since: at(71),
             history: &history,
+            history_omitted: false,
             transitions: &[],
             now: at(120),
             window: DEFAULT_AVAILABILITY_WINDOW,
@@ -1115,9 +1158,10 @@ mod tests {
         let m = metrics(&input);
         assert_eq!(m.ready_since, Some(Time(at(71))));
         assert_eq!(m.degradations, 1);
-        // Serving: Ready 16..60 (44m), Degraded 60..61 (1m), Ready 71..120 (49m) of 0..120.
+        // Serving: Ready 16..60 (44m), Degraded 60..61 (1m), Ready 71..120 (49m) of 0..120: the
+        // two hours it has existed, not the day of the window.
         assert_eq!(m.availability_percent, Some(94 * 100 / 120));
-        assert_eq!(m.availability_window.as_deref(), Some("24h0m0s"));
+        assert_eq!(m.availability_window.as_deref(), Some("2h0m0s"));
         assert_eq!(m.last_provisioning_duration.as_deref(), Some("16m0s"));
         assert_eq!(m.last_recovery_duration.as_deref(), Some("11m0s"));
 
@@ -1127,6 +1171,16 @@ mod tests {
             ..input
         });
         assert_eq!(m.availability_percent, Some(50 * 100 / 60));
+        assert_eq!(m.availability_window.as_deref(), Some("1h0m0s"));
+
+        // Records dropped after the first ones leave a gap: the timeline starts after it.
+        let m = metrics(&MetricsInput {
+            history_omitted: true,
+            ..input
+        });
+        // From history[5] (Recovering -> Provisioning at 62, began 61): Recovering 61..62,
+        // Provisioning 62..70, Configuring 70..71, Ready 71..120: 49 of 59 minutes serving.
+        assert_eq!(m.availability_percent, Some(49 * 100 / 59));
 
         // Values the history no longer covers are carried over, not invented.
         let previous = HealthMetrics {

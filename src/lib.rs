@@ -60,7 +60,8 @@
 //!
 //! The pure core holds no client and does no I/O: [`state`], [`progress`], [`render`], [`graph`]
 //! (dependency graph: cycles, orders, impact, rendering), [`health`] (checks, verdict, metrics) and
-//! [`recovery`] (strategy, backoff, planner, retry record). The Kubernetes types are in [`api`].
+//! [`recovery`] (strategy, backoff, planner, retry record) with [`remedy`] (which action, if any,
+//! can fix a failure). The Kubernetes types are in [`api`].
 //! With the `operator` feature, `cli` renders what the `kubectl-capt` plugin prints.
 
 pub mod api;
@@ -68,6 +69,7 @@ pub mod api;
 pub mod cli;
 #[cfg(feature = "operator")]
 pub mod controller;
+pub mod desired_apply;
 #[cfg(feature = "eks-token")]
 pub mod eks_token;
 pub mod endpoint;
@@ -78,6 +80,7 @@ pub mod kubeconfig;
 pub mod metrics;
 pub mod progress;
 pub mod recovery;
+pub mod remedy;
 pub mod render;
 #[cfg(feature = "operator")]
 pub mod server;

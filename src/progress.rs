@@ -18,7 +18,8 @@
 //! The estimated time remaining sums, over the states still ahead on the way to Ready, how long
 //! each took on average in this control plane's history, or a documented default when the history
 //! has none ([`default_duration`]); the time already spent in the current state is subtracted, and
-//! the result is never negative. It is absent when Ready or Failed.
+//! the result is never negative. It is absent when Ready, Failed or Degraded, and while the
+//! current operation waits for someone else ([`Operation::blocked`]): then no estimate is honest.
 
 use std::time::Duration;
 
@@ -36,6 +37,9 @@ pub struct Operation {
     pub description: String,
     /// How far the step is through the state, 0.0 to 1.0.
     pub fraction: f64,
+    /// Nothing moves until someone else acts (the user, Cluster API, the network): no estimate
+    /// of the time left is honest then.
+    pub blocked: bool,
 }
 
 impl Operation {
@@ -44,6 +48,15 @@ impl Operation {
         Self {
             description: description.into(),
             fraction: fraction.clamp(0.0, 1.0),
+            blocked: false,
+        }
+    }
+
+    /// A wait for someone else, which no estimate can time.
+    pub fn blocked(description: impl Into<String>, fraction: f64) -> Self {
+        Self {
+            blocked: true,
+            ..Self::new(description, fraction)
         }
     }
 }
@@ -88,8 +101,7 @@ fn path_to_ready(state: StateName) -> &'static [StateName] {
         Provisioning => &[Provisioning, Configuring],
         Configuring => &[Configuring],
         Recovering => &[Recovering, Provisioning, Configuring],
-        Degraded => &[Degraded],
-        Ready | Failed => &[],
+        Ready | Degraded | Failed => &[],
     }
 }
 
@@ -105,7 +117,8 @@ fn measured(state: StateName, history: &[OperationRecord]) -> Option<Duration> {
     Some(spans.iter().sum::<Duration>() / count)
 }
 
-/// Estimated time until Ready from `state`, after `elapsed` in it. `None` when Ready or Failed.
+/// Estimated time until Ready from `state`, after `elapsed` in it. `None` when Ready, Failed or
+/// Degraded (which returns to Ready only when the failure clears, at no time anyone can tell).
 pub fn estimate_remaining(
     state: StateName,
     elapsed: Duration,
@@ -135,9 +148,11 @@ pub fn percent(state: StateName, fraction: f64) -> i32 {
     (state.base_percent() + within).clamp(0, 100)
 }
 
-/// The status' progress block for `state` at `operation`.
+/// The status' progress block for `state` at `operation`. No estimate while the operation waits
+/// for someone else, or in a state that only moves when something changes (Degraded).
 pub fn info(state: StateName, operation: &Operation, core: &Core) -> ProgressInfo {
-    let remaining = estimate_remaining(state, core.time_in_state(), core.history());
+    let remaining = estimate_remaining(state, core.time_in_state(), core.history())
+        .filter(|_| !operation.blocked && state != StateName::Degraded);
     ProgressInfo {
         current_operation: operation.description.clone(),
         percent_complete: percent(state, operation.fraction),
@@ -145,6 +160,7 @@ pub fn info(state: StateName, operation: &Operation, core: &Core) -> ProgressInf
         estimated_time_remaining: remaining.map(|d| duration::format(round_up_to_minute(d))),
         state_since: Some(Time(core.entered_at())),
         history: core.history().to_vec(),
+        history_omitted: i32::try_from(core.omitted()).unwrap_or(i32::MAX),
     }
 }
 

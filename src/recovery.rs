@@ -9,9 +9,11 @@
 //!
 //! # Expected flow
 //!
-//! 1. A failure is seen: a failing health report ([`Failure::from_report`]), a Workspace that
-//!    fails during provisioning ([`Failure::new`]), or a permanent error ([`Failure::permanent`]).
+//! 1. A failure is seen, with what can fix it ([`crate::remedy`]): a failing health report
+//!    ([`Failure::from_report`]), a Workspace that fails while provisioning ([`Failure::new`]), or
+//!    a configuration error ([`Failure::permanent`]).
 //! 2. [`Planner::plan`] answers, and records its answer:
+//!    - [`Plan::Hold`] — no action of ours can fix it; wait for whoever can (nothing is counted);
 //!    - [`Plan::Wait`] — not yet; requeue at `until` (the same `until` on every call, because the
 //!      jittered time is stored, so waiting causes no writes);
 //!    - [`Plan::Act`] — run this action now, count it, and give it until `deadline`; its evidence
@@ -32,24 +34,37 @@
 //!
 //! | # | situation | plan |
 //! |---|---|---|
-//! | 1 | the failure is permanent | Escalate `Escalated` |
-//! | 2 | an action is in flight and `now < deadline` | Wait until the deadline |
-//! | 3 | an action is in flight past its deadline | record it TimedOut; with no retries left Escalate `RecoveryTimedOut`, else continue |
-//! | 4 | `attempts >= maxRetries` | Escalate `RetriesExhausted` |
-//! | 5 | the action for this attempt is `Escalate` | Escalate `Escalated` |
-//! | 6 | no attempt scheduled | schedule `now + backoff(attempts)` (rounded up to the second) |
-//! | 7 | `now <` the scheduled time | Wait until it |
-//! | 8 | otherwise | Act: attempts + 1, deadline `now + timeout(action)` |
+//! | 1 | only a spec or template change can fix it | Escalate `Escalated` |
+//! | 2 | no action of ours can fix it | Hold: nothing counted, nothing scheduled |
+//! | 3 | an action is in flight and `now < deadline` | Wait until the deadline |
+//! | 4 | an action is in flight past its deadline | record it TimedOut; with no retries left Escalate `RecoveryTimedOut`, else continue |
+//! | 5 | `attempts >= maxRetries` | Escalate `RetriesExhausted` |
+//! | 6 | `spec.recoveryStrategy.actions` is set and does not list the action | Escalate `Escalated` if it lists Escalate, else Hold |
+//! | 7 | RecreateWorkspace, and a Workspace was deleted less than `minHealthyPeriod` ago (and the user has not retried since) | Wait until `minHealthyPeriod` has passed |
+//! | 8 | no attempt scheduled | schedule `now + backoff(attempts)` (rounded up to the second) |
+//! | 9 | `now <` the scheduled time | Wait until it |
+//! | 10 | otherwise | Act: attempts + 1, deadline `now + timeout(action)` |
 //!
-//! The action for an attempt: the one the failing check names, unless `spec.recoveryStrategy.actions`
-//! is set and does not list it — an explicit list is both the allow-list and the order. Then (and
-//! for failures that name no action) attempt `n` uses `actions[min(n, len - 1)]`: the list in
-//! order, the last one repeating.
+//! The action is the one the failure's remedy names; `spec.recoveryStrategy.actions`, when set,
+//! is the list of actions allowed to run (and their timeouts). Without it every action may run
+//! when its failure calls for it: the cheap ones (ClearCreatePending, RefreshKubeconfig) fix what
+//! they fix, and RecreateWorkspace runs only for the failures [`crate::remedy`] lets it fix.
+//!
+//! # Defaults, and why
+//!
+//! `maxRetries` 3 and `minHealthyPeriod` 1h. Cluster API's KubeadmControlPlane remediates without a
+//! retry limit by default, but each of its remediations replaces one machine of several, behind
+//! quorum checks, with `minHealthyPeriod` 1h. Here a RecreateWorkspace destroys and recreates the
+//! whole EKS control plane (15–20 minutes each way), so the budget is bounded, and a Workspace is
+//! deleted at most once per `minHealthyPeriod`: the worst case is three recoveries, at most one
+//! of them destructive per hour, then Failed with a Warning, where a user decides.
 //!
 //! # Guarantees
 //!
 //! - `attempts` never exceeds `maxRetries`, and at most one action is in flight.
-//! - The planner never acts before a time it answered with [`Plan::Wait`].
+//! - The planner never acts before a time it answered with [`Plan::Wait`], and never for a
+//!   failure whose remedy names no action.
+//! - RecreateWorkspace runs at most once per `minHealthyPeriod`, unless the user retried since.
 //! - Backoff `initialDelay * factor^n` never decreases with `n`, is capped at `maxDelay`, and adds
 //!   at most `jitter` of itself at random.
 //! - Stored times are whole seconds (deadlines and schedules rounded up), so the record survives
@@ -74,6 +89,7 @@ use serde_json::{Value, json};
 use crate::{
     api::{RecoveryAction, RecoveryActionType, RecoveryAttempt, RecoveryInfo, RecoveryStrategy, duration},
     health::HealthReport,
+    remedy::{Fixer, Remedy},
     state::{
         Configuring, Escalated, Provisioning, Ready, RecoveryPlanned, Repaired,
         evidence::{ConfigurationFacts, configured},
@@ -88,13 +104,21 @@ pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(600);
 pub const DEFAULT_FACTOR: f64 = 2.0;
 /// Random extra delay, as a fraction of the delay, when `backoff.jitter` is absent.
 pub const DEFAULT_JITTER: f64 = 0.1;
-/// Healthy time after which the attempt count resets, when `minHealthyPeriod` is absent.
-pub const DEFAULT_MIN_HEALTHY_PERIOD: Duration = Duration::from_secs(600);
+/// Healthy time after which the attempt count resets, and the least time between two Workspace
+/// deletions, when `minHealthyPeriod` is absent (KubeadmControlPlane's default).
+pub const DEFAULT_MIN_HEALTHY_PERIOD: Duration = Duration::from_secs(3600);
+/// Attempts per failure sequence when `maxRetries` is absent (see the module docs for why).
+pub const DEFAULT_MAX_RETRIES: u32 = 3;
 /// Time an action may take when its `timeout` is absent. Longer than provider-terraform's
 /// default 20 minute apply timeout, so a Workspace still applying is not "recovered".
 pub const DEFAULT_ACTION_TIMEOUT: Duration = Duration::from_secs(1800);
-/// The actions tried when `actions` is absent.
-pub const DEFAULT_ACTIONS: &[RecoveryActionType] = &[RecoveryActionType::RecreateWorkspace];
+/// The actions allowed when `actions` is absent, cheapest first; each runs only for the failures
+/// it can fix ([`crate::remedy`]).
+pub const DEFAULT_ACTIONS: &[RecoveryActionType] = &[
+    RecoveryActionType::ClearCreatePending,
+    RecoveryActionType::RefreshKubeconfig,
+    RecoveryActionType::RecreateWorkspace,
+];
 /// How many finished attempts the record keeps (newest last).
 pub const HISTORY_LIMIT: usize = 10;
 /// Attempts past this use its delay: the growth loop stays bounded for any factor.
@@ -291,11 +315,13 @@ impl ActionSpec {
 /// A parsed `spec.recoveryStrategy`, defaults filled in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Strategy {
-    /// Attempts allowed per failure sequence; `None` is unlimited.
+    /// Attempts allowed per failure sequence; `None` is unlimited (library users only: the spec's
+    /// absent `maxRetries` is [`DEFAULT_MAX_RETRIES`]).
     pub max_retries: Option<u32>,
     /// Delay between attempts.
     pub backoff: Backoff,
-    /// Healthy time after which the attempt count resets.
+    /// Healthy time after which the attempt count resets; also the least time between two
+    /// Workspace deletions.
     pub min_healthy_period: Duration,
     /// The actions, in order.
     pub actions: Vec<ActionSpec>,
@@ -306,7 +332,7 @@ pub struct Strategy {
 impl Default for Strategy {
     fn default() -> Self {
         Self {
-            max_retries: None,
+            max_retries: Some(DEFAULT_MAX_RETRIES),
             backoff: Backoff::default(),
             min_healthy_period: DEFAULT_MIN_HEALTHY_PERIOD,
             actions: DEFAULT_ACTIONS.iter().copied().map(ActionSpec::new).collect(),
@@ -355,7 +381,7 @@ impl Strategy {
         }
         let max_retries = match spec.max_retries {
             Some(n) => Some(u32::try_from(n).map_err(|_| RecoveryError::NegativeMaxRetries(n))?),
-            None => None,
+            None => Some(DEFAULT_MAX_RETRIES),
         };
         let min_healthy_period = duration::parse_or(
             "spec.recoveryStrategy.minHealthyPeriod",
@@ -397,17 +423,15 @@ impl Strategy {
         self.actions.iter().find(|a| a.action == action)
     }
 
-    /// The action for attempt `attempt` (0-based) of a failure that suggests `suggested`.
-    pub fn action_for(&self, suggested: Option<RecoveryActionType>, attempt: u32) -> RecoveryActionType {
-        if let Some(action) = suggested.filter(|&a| !self.explicit_actions || self.spec_for(a).is_some()) {
-            return action;
-        }
-        let index = usize::try_from(attempt)
-            .unwrap_or(usize::MAX)
-            .min(self.actions.len().saturating_sub(1));
-        self.actions
-            .get(index)
-            .map_or(RecoveryActionType::RecreateWorkspace, |a| a.action)
+    /// Whether `action` may run: every action, unless `spec.recoveryStrategy.actions` is set and
+    /// does not list it.
+    pub fn allows(&self, action: RecoveryActionType) -> bool {
+        !self.explicit_actions || self.spec_for(action).is_some()
+    }
+
+    /// Whether the explicit list says to escalate what it does not allow.
+    fn escalates_the_rest(&self) -> bool {
+        self.explicit_actions && self.spec_for(RecoveryActionType::Escalate).is_some()
     }
 
     /// Whether `attempts` uses up the budget.
@@ -434,43 +458,36 @@ fn action_spec(index: usize, action: &RecoveryAction) -> Result<ActionSpec, Reco
 pub struct Failure {
     /// What noticed it: a health check's name, or a reason such as `WorkspaceReconcileError`.
     pub trigger: String,
-    /// The action it maps to, if it names one.
-    pub action: Option<RecoveryActionType>,
+    /// What can fix it.
+    pub remedy: Remedy,
     /// What is wrong.
     pub message: String,
-    /// Retrying cannot help (an invalid configuration): escalate at once.
-    pub permanent: bool,
 }
 
 impl Failure {
-    /// A failure that retrying may cure.
-    pub fn new(
-        trigger: impl Into<String>,
-        action: Option<RecoveryActionType>,
-        message: impl Into<String>,
-    ) -> Self {
+    /// A failure `remedy` can fix (or not).
+    pub fn new(trigger: impl Into<String>, remedy: Remedy, message: impl Into<String>) -> Self {
         Self {
             trigger: trigger.into(),
-            action,
+            remedy,
             message: message.into(),
-            permanent: false,
         }
     }
 
-    /// A failure that retrying cannot cure.
+    /// A failure only a change to the spec or template can fix (an invalid configuration).
     pub fn permanent(trigger: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            trigger: trigger.into(),
-            action: None,
-            message: message.into(),
-            permanent: true,
-        }
+        Self::new(trigger, Remedy::Reconfigure, message)
     }
 
-    /// The first failing check of a report, with its action; `None` when the report is clean.
+    /// The first failing check of a report, with its remedy; `None` when the report is clean.
     pub fn from_report(report: &HealthReport) -> Option<Self> {
         let (name, failure) = report.first_failure()?;
-        Some(Self::new(name, Some(failure.action), failure.message.clone()))
+        Some(Self::new(name, failure.remedy, failure.message.clone()))
+    }
+
+    /// Whether only a change to the spec or template can fix it.
+    pub fn is_permanent(&self) -> bool {
+        self.remedy == Remedy::Reconfigure
     }
 }
 
@@ -530,6 +547,9 @@ pub struct RetryRecord {
     pub next_attempt_after: Option<Timestamp>,
     /// Finished attempts, newest last, at most [`HISTORY_LIMIT`].
     pub history: Vec<Attempt>,
+    /// When the user last asked a Failed control plane to try again: Workspace deletions before
+    /// it no longer hold the next one back.
+    pub retried_at: Option<Timestamp>,
 }
 
 #[derive(Deserialize)]
@@ -538,6 +558,8 @@ struct WireRecord {
     attempts: u32,
     #[serde(default)]
     next: Option<Time>,
+    #[serde(default)]
+    retried: Option<Time>,
     #[serde(default)]
     current: Option<WireAttempt>,
     #[serde(default)]
@@ -599,6 +621,9 @@ impl RetryRecord {
             if let Some(next) = self.next_attempt_after {
                 map.insert("next".into(), next.to_string().into());
             }
+            if let Some(retried) = self.retried_at {
+                map.insert("retried".into(), retried.to_string().into());
+            }
             if let Some(current) = &self.current {
                 map.insert("current".into(), attempt_json(current));
             }
@@ -632,6 +657,7 @@ impl RetryRecord {
             current,
             next_attempt_after: wire.next.map(|t| t.0),
             history,
+            retried_at: wire.retried.map(|t| t.0),
         })
     }
 
@@ -657,6 +683,8 @@ impl RetryRecord {
             current: info.current_action.as_ref().map(attempt),
             next_attempt_after: info.next_attempt_after.as_ref().map(|t| t.0),
             history,
+            // Not in status: without it every earlier deletion still counts, which can only delay.
+            retried_at: None,
         }
     }
 
@@ -690,12 +718,29 @@ impl RetryRecord {
         (finished > 0).then(|| i32::try_from(succeeded * 100 / finished).unwrap_or(100))
     }
 
-    /// A user asked a Failed control plane to try again: a new sequence with the full budget.
-    /// History stays.
-    pub fn restart(&mut self) {
+    /// A user asked a Failed control plane to try again, at `now`: a new sequence with the full
+    /// budget, and earlier Workspace deletions no longer hold the next one back. History stays.
+    pub fn restart(&mut self, now: Timestamp) {
+        self.reset();
+        self.retried_at = Some(floor_second(now));
+    }
+
+    /// A new sequence with the full budget (after a healthy period). History stays.
+    fn reset(&mut self) {
         self.attempts = 0;
         self.next_attempt_after = None;
         self.current = None;
+    }
+
+    /// When the last Workspace deletion the next one must keep its distance from started.
+    fn last_recreate(&self) -> Option<Timestamp> {
+        self.current
+            .iter()
+            .chain(self.history.iter().rev())
+            .filter(|a| a.action == RecoveryActionType::RecreateWorkspace)
+            .map(|a| a.started)
+            .filter(|started| self.retried_at.is_none_or(|retried| *started >= retried))
+            .max()
     }
 
     /// When the last attempt ended (or started, if it is in flight).
@@ -719,6 +764,11 @@ impl RetryRecord {
 /// What to do about a failure now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Plan {
+    /// No action of ours can fix it: wait for whoever can. Nothing is counted or scheduled.
+    Hold {
+        /// Who can fix it.
+        fixer: Fixer,
+    },
     /// Run `action` now; it counts as timed out after `deadline`.
     Act {
         /// The action.
@@ -776,15 +826,21 @@ impl Planner {
         now: Timestamp,
         jitter: &mut dyn Jitter,
     ) -> Plan {
-        if failure.permanent {
-            return Plan::Escalate(Escalated::new(
-                "Escalated",
-                format!(
-                    "{} cannot be recovered by retrying: {}",
-                    failure.trigger, failure.message
-                ),
-            ));
-        }
+        let action = match failure.remedy {
+            // The failure's own reason (InvalidConfiguration, WorkspaceRejected, ...) is the
+            // reason it failed for.
+            Remedy::Reconfigure => {
+                return Plan::Escalate(Escalated::new(
+                    failure.trigger.clone(),
+                    format!(
+                        "{} cannot be fixed by recovery, only by a change to the spec or template: {}",
+                        failure.trigger, failure.message
+                    ),
+                ));
+            }
+            Remedy::Wait(fixer) => return Plan::Hold { fixer },
+            Remedy::Act(action) => action,
+        };
         if let Some(current) = &record.current {
             if now < current.deadline {
                 return Plan::Wait {
@@ -818,15 +874,30 @@ impl Planner {
                 ),
             ));
         }
-        let action = self.strategy.action_for(failure.action, record.attempts);
-        if action == RecoveryActionType::Escalate {
-            return Plan::Escalate(Escalated::new(
-                "Escalated",
-                format!(
-                    "the recovery strategy escalates {}: {}",
-                    failure.trigger, failure.message
-                ),
-            ));
+        if !self.strategy.allows(action) {
+            if self.strategy.escalates_the_rest() {
+                return Plan::Escalate(Escalated::new(
+                    "Escalated",
+                    format!(
+                        "spec.recoveryStrategy.actions does not list {}, which {} calls for, and escalates: {}",
+                        action.as_str(),
+                        failure.trigger,
+                        failure.message
+                    ),
+                ));
+            }
+            return Plan::Hold { fixer: Fixer::User };
+        }
+        if action == RecoveryActionType::RecreateWorkspace
+            && let Some(last) = record.last_recreate()
+        {
+            let allowed = add(last, self.strategy.min_healthy_period);
+            if now < allowed {
+                // Stored like a backoff schedule: status shows it, and it holds across passes.
+                let until = record.next_attempt_after.map_or(allowed, |n| n.max(allowed));
+                record.next_attempt_after = Some(until);
+                return Plan::Wait { until };
+            }
         }
         let scheduled = match record.next_attempt_after {
             Some(scheduled) => scheduled,
@@ -931,7 +1002,7 @@ impl Planner {
                 .last_activity()
                 .map_or(healthy_since, |t| t.max(healthy_since));
             if now.duration_since(since).unsigned_abs() >= self.strategy.min_healthy_period && now >= since {
-                record.restart();
+                record.reset();
                 changed = true;
             }
         }
@@ -987,17 +1058,29 @@ mod tests {
         Duration::from_secs(s)
     }
 
+    /// A failure a cheap action can fix (the guard on Workspace deletions does not apply).
     fn failure() -> Failure {
         Failure::new(
             "WorkspaceSynced",
-            Some(RecoveryActionType::RecreateWorkspace),
-            "update failed",
+            Remedy::Act(RecoveryActionType::ClearCreatePending),
+            "create cut off",
         )
     }
 
+    /// A failure only a new Workspace can fix.
+    fn failed_create() -> Failure {
+        Failure::new(
+            "WorkspaceSynced",
+            Remedy::Act(RecoveryActionType::RecreateWorkspace),
+            "create failed",
+        )
+    }
+
+    /// The default strategy with a short healthy period, so tests read in seconds.
     fn planner(max_retries: Option<u32>) -> Planner {
         Planner::new(Strategy {
             max_retries,
+            min_healthy_period: secs(600),
             ..Strategy::default()
         })
     }
@@ -1005,7 +1088,7 @@ mod tests {
     #[test]
     fn defaults_are_documented_values() {
         let s = Strategy::from_spec(None).unwrap();
-        assert_eq!(s.max_retries, None);
+        assert_eq!(s.max_retries, Some(3));
         assert_eq!(
             s.backoff,
             Backoff {
@@ -1015,11 +1098,16 @@ mod tests {
                 jitter: 0.1
             }
         );
-        assert_eq!(s.min_healthy_period, secs(600));
+        assert_eq!(s.min_healthy_period, secs(3600));
         assert_eq!(
             s.actions,
-            [ActionSpec::new(RecoveryActionType::RecreateWorkspace)]
+            [
+                ActionSpec::new(RecoveryActionType::ClearCreatePending),
+                ActionSpec::new(RecoveryActionType::RefreshKubeconfig),
+                ActionSpec::new(RecoveryActionType::RecreateWorkspace),
+            ]
         );
+        assert!(!s.explicit_actions && s.allows(RecoveryActionType::RecreateWorkspace));
         assert_eq!(s.timeout_for(RecoveryActionType::RefreshKubeconfig), secs(1800));
         assert_eq!(
             Strategy::from_spec(Some(&RecoveryStrategy::default())).unwrap(),
@@ -1139,12 +1227,12 @@ mod tests {
         };
         assert_eq!(
             (action, deadline),
-            (RecoveryActionType::RecreateWorkspace, at(30 + 1800))
+            (RecoveryActionType::ClearCreatePending, at(30 + 1800))
         );
         assert_eq!(evidence.reason(), "RecoveryStarted");
         assert_eq!(
             evidence.message(),
-            "attempt 1 of 2: RecreateWorkspace because WorkspaceSynced failed: update failed"
+            "attempt 1 of 2: ClearCreatePending because WorkspaceSynced failed: create cut off"
         );
         assert_eq!(record.attempts, 1);
 
@@ -1223,34 +1311,35 @@ mod tests {
         assert_eq!(
             (e.reason(), e.message()),
             (
-                "Escalated",
-                "Validation cannot be recovered by retrying: bad".to_owned()
+                "Validation",
+                "Validation cannot be fixed by recovery, only by a change to the spec or template: bad"
+                    .to_owned()
             )
         );
+        assert_eq!(record, RetryRecord::default(), "nothing counted");
 
-        let spec = RecoveryStrategy {
-            actions: vec![
-                RecoveryAction {
-                    type_: RecoveryActionType::ClearCreatePending,
-                    parameters: BTreeMap::new(),
-                    timeout: Some("5m".into()),
-                },
-                RecoveryAction {
-                    type_: RecoveryActionType::Escalate,
-                    parameters: BTreeMap::new(),
-                    timeout: None,
-                },
-            ],
-            ..Default::default()
+        let listed = |actions: &[RecoveryActionType]| {
+            let spec = RecoveryStrategy {
+                actions: actions
+                    .iter()
+                    .map(|&type_| RecoveryAction {
+                        type_,
+                        parameters: BTreeMap::new(),
+                        timeout: Some("5m".into()),
+                    })
+                    .collect(),
+                ..Default::default()
+            };
+            Planner::new(Strategy::from_spec(Some(&spec)).unwrap())
         };
-        let planner = Planner::new(Strategy::from_spec(Some(&spec)).unwrap());
         let mut record = RetryRecord {
             next_attempt_after: Some(at(0)),
             ..Default::default()
         };
-        // RecreateWorkspace is not in the explicit list: the list is used instead.
+        // An explicit list allows what it lists, with its timeouts.
+        let cheap_only = listed(&[RecoveryActionType::ClearCreatePending]);
         let Plan::Act { action, deadline, .. } =
-            planner.plan(&failure(), &mut record, at(0), &mut FixedJitter(0.0))
+            cheap_only.plan(&failure(), &mut record, at(0), &mut FixedJitter(0.0))
         else {
             panic!()
         };
@@ -1258,11 +1347,93 @@ mod tests {
             (action, deadline),
             (RecoveryActionType::ClearCreatePending, at(300))
         );
-        planner.failed(&mut record, at(10)).unwrap();
-        let Plan::Escalate(e) = planner.plan(&failure(), &mut record, at(10), &mut FixedJitter(0.0)) else {
+        // What it does not list never runs: held for the user, or escalated when it says so.
+        let mut record = RetryRecord::default();
+        assert_eq!(
+            cheap_only.plan(&failed_create(), &mut record, at(0), &mut FixedJitter(0.0)),
+            Plan::Hold { fixer: Fixer::User }
+        );
+        let escalating = listed(&[
+            RecoveryActionType::ClearCreatePending,
+            RecoveryActionType::Escalate,
+        ]);
+        let Plan::Escalate(e) = escalating.plan(&failed_create(), &mut record, at(0), &mut FixedJitter(0.0))
+        else {
             panic!()
         };
         assert_eq!(e.reason(), "Escalated");
+        assert_eq!(record.attempts, 0);
+    }
+
+    #[test]
+    fn what_no_action_can_fix_is_held_without_counting() {
+        let planner = planner(Some(1));
+        let mut record = RetryRecord::default();
+        for fixer in [
+            Fixer::User,
+            Fixer::ClusterApi,
+            Fixer::Provider,
+            Fixer::Infrastructure,
+        ] {
+            let waiting = Failure::new("EndpointProbe", Remedy::Wait(fixer), "unreachable");
+            for minute in 0..100 {
+                assert_eq!(
+                    planner.plan(&waiting, &mut record, at(minute * 60), &mut FixedJitter(0.0)),
+                    Plan::Hold { fixer }
+                );
+            }
+        }
+        assert_eq!(
+            record,
+            RetryRecord::default(),
+            "no attempt, no schedule, no escalation"
+        );
+    }
+
+    #[test]
+    fn a_workspace_is_deleted_at_most_once_per_healthy_period_unless_the_user_retries() {
+        let planner = planner(Some(5));
+        let mut jitter = FixedJitter(0.0);
+        let mut record = RetryRecord {
+            next_attempt_after: Some(at(0)),
+            ..Default::default()
+        };
+        let Plan::Act { action, .. } = planner.plan(&failed_create(), &mut record, at(0), &mut jitter) else {
+            panic!()
+        };
+        assert_eq!(action, RecoveryActionType::RecreateWorkspace);
+        planner
+            .succeeded(&mut record, &ConfigurationFacts::default(), at(60))
+            .unwrap();
+        // The new Workspace fails too, well within minHealthyPeriod (600 s here) of the deletion.
+        assert_eq!(
+            planner.plan(&failed_create(), &mut record, at(120), &mut jitter),
+            Plan::Wait { until: at(600) }
+        );
+        assert_eq!(record.next_attempt_after, Some(at(600)), "shown in status");
+        // A cheap action is not held back by it.
+        record.next_attempt_after = Some(at(120));
+        assert!(matches!(
+            planner.plan(&failure(), &mut record, at(120), &mut jitter),
+            Plan::Act {
+                action: RecoveryActionType::ClearCreatePending,
+                ..
+            }
+        ));
+        planner.failed(&mut record, at(130)).unwrap();
+        // A user's retry lifts it.
+        record.restart(at(200));
+        record.next_attempt_after = Some(at(200));
+        assert!(matches!(
+            planner.plan(&failed_create(), &mut record, at(200), &mut jitter),
+            Plan::Act {
+                action: RecoveryActionType::RecreateWorkspace,
+                ..
+            }
+        ));
+        // And the restart survives the annotation.
+        let back = RetryRecord::from_annotation(&record.to_annotation()).unwrap();
+        assert_eq!(back.retried_at, Some(at(200)));
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::time::Duration;
 use capt_controlplane::{
     api::RecoveryActionType,
     recovery::{self, Backoff, Failure, Plan, Planner, RetryRecord, SplitMix64},
+    remedy::Remedy,
     state::evidence::ConfigurationFacts,
 };
 use jiff::Timestamp;
@@ -83,7 +84,9 @@ proptest! {
     ) {
         let max = strategy.max_retries;
         let planner = Planner::new(strategy);
-        let failure = Failure::new("WorkspaceSynced", Some(check), "failing");
+        let min_healthy = planner.strategy().min_healthy_period;
+        let failure = Failure::new("WorkspaceSynced", Remedy::Act(check), "failing");
+        let mut last_recreate: Option<Timestamp> = None;
         let mut record = RetryRecord::default();
         let mut jitter = SplitMix64::seeded(seed);
         let mut now = Timestamp::from_second(1_700_000_000).unwrap();
@@ -94,22 +97,32 @@ proptest! {
                 Step::Plan(wait) => {
                     now = now.checked_add(Duration::from_secs(u64::from(wait))).unwrap();
                     match planner.plan(&failure, &mut record, now, &mut jitter) {
-                        Plan::Act { deadline, .. } => {
+                        Plan::Act { action, deadline, .. } => {
                             if let Some(not_before) = promised.take() {
                                 prop_assert!(now >= not_before, "acted at {} before promised {}", now, not_before);
                             }
                             prop_assert!(deadline > now);
+                            if action == RecoveryActionType::RecreateWorkspace {
+                                if let Some(last) = last_recreate {
+                                    prop_assert!(
+                                        now.duration_since(last).unsigned_abs() >= min_healthy,
+                                        "deleted a Workspace at {} and again at {}", last, now
+                                    );
+                                }
+                                last_recreate = Some(now);
+                            }
                         }
                         Plan::Wait { until } => {
                             prop_assert!(until > now, "a wait is in the future");
                             if record.current.is_none() {
                                 if let Some(earlier) = promised {
-                                    prop_assert_eq!(earlier, until, "the promise does not move");
+                                    prop_assert!(until >= earlier, "a promise never moves earlier");
                                 }
                                 promised = Some(until);
                             }
                         }
                         Plan::Escalate(_) => {}
+                        Plan::Hold { .. } => prop_assert!(false, "a failure an action can fix is never held"),
                     }
                 }
                 Step::Finish(ok) => {

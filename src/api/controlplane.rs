@@ -244,18 +244,23 @@ pub struct ApiEndpoint {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct RecoveryStrategy {
-    /// Attempts before the control plane is marked Failed. Absent means unlimited.
+    /// Recovery attempts before the control plane is marked Failed (default 3: a RecreateWorkspace
+    /// destroys and recreates the whole EKS control plane).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub max_retries: Option<i32>,
     /// Delay between attempts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backoff: Option<Backoff>,
-    /// After this long Ready without failure the attempt count resets (default 10m).
+    /// After this long Ready without failure the attempt count resets; also the least time between
+    /// two Workspace deletions (default 1h, as Cluster API's KubeadmControlPlane).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::duration")]
     pub min_healthy_period: Option<String>,
-    /// Actions to try, in order, when no health check names its own. Default: `RecreateWorkspace`.
+    /// The actions allowed to run, with their timeouts. Each failure calls for the one action that
+    /// can fix it, or none; an action not listed is not run (the control plane waits, or fails
+    /// when `Escalate` is listed). Default: ClearCreatePending, RefreshKubeconfig and
+    /// RecreateWorkspace, each only for the failures it can fix.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16))]
     pub actions: Vec<RecoveryAction>,
@@ -304,7 +309,9 @@ pub struct RecoveryAction {
 /// The recovery actions the operator knows.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RecoveryActionType {
-    /// Delete the failed Workspace so its WorkspaceTemplateApply recreates it.
+    /// Delete the Workspace so its WorkspaceTemplateApply renders a new one: with the real
+    /// provider a `terraform destroy` and `apply`. Only for a Workspace that is missing or whose
+    /// create keeps failing and never served, at most once per `minHealthyPeriod`.
     RecreateWorkspace,
     /// Remove provider-terraform's stuck `crossplane.io/external-create-pending` annotation.
     ClearCreatePending,
@@ -430,6 +437,10 @@ pub struct CAPTControlPlaneStatus {
     /// The Kubernetes version the control plane runs (v1beta1 contract; deprecated in v1beta2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// Hash of the WorkspaceTemplateApply spec the control plane was last Ready with: a different
+    /// one is an upgrade. Stored, so a restarted operator tells an upgrade from an unchanged spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_spec_hash: Option<String>,
     /// v1beta2 contract: the versions the control plane runs, oldest first; Cluster API copies
     /// them to `Cluster.status.controlPlane.versions`. EKS runs one version at a time.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -493,15 +504,24 @@ pub struct ProgressInfo {
     /// Percent complete, 0 to 100.
     #[schemars(range(min = 0, max = 100))]
     pub percent_complete: i32,
-    /// Estimated time until Ready, as a duration (`4m30s`); absent when Ready or Failed.
+    /// Estimated time until Ready, as a duration (`4m30s`); absent when Ready, Degraded or
+    /// Failed, and while waiting for something only someone else can change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimated_time_remaining: Option<String>,
     /// When the current state was entered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_since: Option<Time>,
-    /// Past transitions, newest last, bounded.
+    /// Past transitions, newest last, bounded: the first few (where the control plane came
+    /// from) and the latest; `historyOmitted` counts the ones dropped between them.
     #[serde(default)]
     pub history: Vec<OperationRecord>,
+    /// How many transitions were dropped between the first records kept and the latest ones.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub history_omitted: i32,
+}
+
+fn is_zero(n: &i32) -> bool {
+    *n == 0
 }
 
 /// One transition of the state machine (CAPTEP-0002 `OperationRecord`).
@@ -574,7 +594,7 @@ pub struct RecoveryInfo {
     /// Attempts since the last healthy period.
     #[serde(default)]
     pub attempts: i32,
-    /// The budget (`maxRetries`); absent means unlimited.
+    /// The budget (`maxRetries`); absent means unlimited (a library user's choice).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_retries: Option<i32>,
     /// The action in flight, if any.

@@ -166,6 +166,13 @@ pub struct WorkspaceTemplateApplyStatus {
     /// Hash of the last rendered Workspace spec, so a change re-renders exactly once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_applied_hash: Option<String>,
+    /// Hash of the render the API server refused: not sent again until the render changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused_hash: Option<String>,
+    /// The template generation the conditions describe: a refusal of an older template's render
+    /// says nothing about the current one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_template_generation: Option<i64>,
     /// Conditions: `Ready` and `Synced` mirror the Workspace; `Rendered` and `Waiting` are ours.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "schema::conditions")]

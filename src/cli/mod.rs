@@ -275,23 +275,32 @@ pub fn explain(cp: &CAPTControlPlane, now: Timestamp) -> String {
     }
 
     out.push_str("\nRoot cause:\n");
-    match graph_of(cp) {
-        Err(e) => {
-            let _ = writeln!(out, "  {e}");
-        }
-        Ok(g) => match g.broken_dependencies(&root_id(cp)) {
+    let failure = (state == "Failed")
+        .then(|| st.failure_reason.as_deref().zip(st.failure_message.as_deref()))
+        .flatten();
+    // A Failed control plane failed for its own reason (a configuration error, a spent budget):
+    // the objects it never got to create are its consequence, not its cause.
+    if let Some((reason, message)) = failure {
+        let _ = writeln!(out, "  {reason}: {}", one_line(message));
+    } else {
+        match graph_of(cp) {
             Err(e) => {
                 let _ = writeln!(out, "  {e}");
             }
-            Ok(broken) if broken.is_empty() => out.push_str("  every dependency is Ready\n"),
-            Ok(broken) => {
-                for b in broken {
-                    let _ = writeln!(out, "  {} is {}", b.root_cause.describe(), b.status);
-                    let path: Vec<String> = b.path.iter().map(NodeId::describe).collect();
-                    let _ = writeln!(out, "    path: {}", path.join(" -> "));
+            Ok(g) => match g.broken_dependencies(&root_id(cp)) {
+                Err(e) => {
+                    let _ = writeln!(out, "  {e}");
                 }
-            }
-        },
+                Ok(broken) if broken.is_empty() => out.push_str("  every dependency is Ready\n"),
+                Ok(broken) => {
+                    for b in broken {
+                        let _ = writeln!(out, "  {} is {}", b.root_cause.describe(), b.status);
+                        let path: Vec<String> = b.path.iter().map(NodeId::describe).collect();
+                        let _ = writeln!(out, "    path: {}", path.join(" -> "));
+                    }
+                }
+            },
+        }
     }
 
     let failing: Vec<_> = st.conditions.iter().filter(|c| holds_back(c)).collect();
@@ -323,7 +332,9 @@ pub fn explain(cp: &CAPTControlPlane, now: Timestamp) -> String {
 
     recovery_section(&mut out, st, now);
 
-    if state == "Failed" {
+    // A Failed control plane without its failure fields (written by an older operator, say):
+    // the root cause above could not name it.
+    if state == "Failed" && failure.is_none() {
         out.push_str("\nFailure:\n");
         let _ = writeln!(
             out,
@@ -497,12 +508,18 @@ pub fn history(cp: &CAPTControlPlane, now: Timestamp) -> String {
     }
 
     let recovery = st.and_then(|s| s.recovery.as_ref());
+    // A deadline means something only while the attempt runs.
     let attempt = |a: &RecoveryAttempt, result: &str| {
+        let deadline = if a.result.is_none() {
+            when(a.deadline.0, now)
+        } else {
+            "-".to_owned()
+        };
         vec![
             a.action.as_str().to_owned(),
             one_line(&a.trigger),
             when(a.started.0, now),
-            when(a.deadline.0, now),
+            deadline,
             result.to_owned(),
         ]
     };

@@ -205,7 +205,12 @@ fn graph_renders_the_status_graph() {
 #[test]
 fn explain_failed_names_root_cause_conditions_failure_and_retry() {
     let text = explain(&failed(), now());
-    assert!(text.contains("WorkspaceTemplate team-a/eks is Missing"), "{text}");
+    // The root cause is what it failed for, not the objects it never got to create.
+    assert!(
+        text.contains("Root cause:\n  InvalidConfiguration: WorkspaceTemplate team-a/eks: placeholder"),
+        "{text}"
+    );
+    assert!(!text.contains("is Missing"), "{text}");
     assert!(text.contains("kubectl capt retry prod-cp -n team-a"), "{text}");
     insta::assert_snapshot!("explain_failed", text);
 }

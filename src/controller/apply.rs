@@ -12,6 +12,16 @@
 //!    template changed). A Workspace of that name that is not ours is never touched.
 //! 4. Mirror the Workspace's `Ready` and `Synced` into the apply's status.
 //!
+//! What only a change to the apply, its template or another object can fix is said once, as a
+//! condition and a Warning event, and not retried every few seconds:
+//!
+//! | problem | condition | then |
+//! |---|---|---|
+//! | the waits form a cycle with other applies' | `DependenciesReady=False`, `DependencyCycle`, with the cycle's path | nothing is written; looked at again when anything changes |
+//! | the template is missing, or a placeholder has no value | `Rendered=False` (`TemplateNotFound`, `UnresolvedPlaceholders`) | nothing is written |
+//! | the API server refuses the rendered Workspace (schema, size) | `Rendered=False`, `WorkspaceRejected`, with the server's message | not retried until the apply or template changes |
+//! | a Workspace of that name exists and is not ours | `Rendered=False`, `WorkspaceNameCollision` | it is never touched |
+//!
 //! On deletion the Workspace is deleted and the finalizer stays until it is gone (provider-terraform
 //! destroys first), unless `retainWorkspaceOnDelete`, in which case our ownerReference is dropped
 //! so garbage collection leaves it alone.
@@ -193,6 +203,10 @@ async fn ensure_workspace(
     let namespace = apply.namespace().ok_or(Error::Incomplete("namespace"))?;
     let name = apply.name_any();
     let key = written_key(&namespace, &name);
+    if !ctx.synced() {
+        // A Workspace or template not in the caches yet would read as missing.
+        return Ok(Action::requeue(std::time::Duration::from_secs(1)));
+    }
     if ctx.written.is_stale(&key, apply.resource_version().as_deref()) {
         // Our last status write has not reached the cache; mirroring again from this older copy
         // would send the same status a second time. Its watch event wakes us with it.
@@ -207,8 +221,39 @@ async fn ensure_workspace(
     let existing = ws_api.get_opt(&ws_name).await?;
 
     let waits = check_waits(apply, ctx, &namespace)?;
+    let template_key = ObjectRef::new(&apply.spec.template_ref.name)
+        .within(apply.spec.template_ref.namespace_or(&namespace));
+    st.observed_template_generation = ctx
+        .stores
+        .templates
+        .get(&template_key)
+        .and_then(|t| t.metadata.generation);
     let mut next = Action::requeue(MAX_REQUEUE);
-    if waits.missing.is_empty() {
+    let same_namespace: Vec<Arc<WorkspaceTemplateApply>> = ctx
+        .stores
+        .applies
+        .state()
+        .into_iter()
+        .filter(|a| a.metadata.namespace.as_deref() == Some(namespace.as_str()))
+        .collect();
+    let cycle = crate::graph::wait_cycle(&namespace, &name, same_namespace.iter().map(AsRef::as_ref));
+    if let Some(cycle) = cycle {
+        let msg = format!(
+            "waitForWorkspaces form a cycle that can never resolve: {}",
+            cycle.join(" -> ")
+        );
+        condition::set(
+            &mut st.conditions,
+            apply_types::DEPENDENCIES_READY,
+            Status::False,
+            reason::DEPENDENCY_CYCLE,
+            msg,
+            generation,
+            &now,
+        );
+        // Another apply's change breaks the cycle without waking this one: look again soon.
+        next = Action::requeue(std::time::Duration::from_secs(60));
+    } else if waits.missing.is_empty() {
         condition::set(
             &mut st.conditions,
             apply_types::DEPENDENCIES_READY,
@@ -231,20 +276,23 @@ async fn ensure_workspace(
                 );
             }
             Ok(spec) => {
-                condition::set(
-                    &mut st.conditions,
-                    apply_types::RENDERED,
-                    Status::True,
-                    reason::RENDERED,
-                    "",
-                    generation,
-                    &now,
-                );
                 let desired = desired_workspace(apply, &spec, ctx.config.workspace_api)?;
                 let hash = desired["metadata"]["annotations"][SPEC_HASH_ANNOTATION]
                     .as_str()
                     .unwrap_or_default()
                     .to_owned();
+                // Rendered, unless this very render was refused before (the refusal stands).
+                if !refused_render(apply, &hash) {
+                    condition::set(
+                        &mut st.conditions,
+                        apply_types::RENDERED,
+                        Status::True,
+                        reason::RENDERED,
+                        "",
+                        generation,
+                        &now,
+                    );
+                }
                 match &existing {
                     Some(ws) if !is_ours(ws, apply, ctx.config.workspace_api) => {
                         let msg = format!(
@@ -252,7 +300,7 @@ async fn ensure_workspace(
                         );
                         condition::set(
                             &mut st.conditions,
-                            apply_types::READY,
+                            apply_types::RENDERED,
                             Status::False,
                             reason::NAME_COLLISION,
                             msg,
@@ -260,6 +308,9 @@ async fn ensure_workspace(
                             &now,
                         );
                     }
+                    // The API server refused this very render before: only a change to the apply
+                    // or its template (a new render) is worth another try.
+                    _ if refused_render(apply, &hash) => next = Action::await_change(),
                     // Being destroyed (recreation after a RecreateWorkspace, say): wait until gone.
                     Some(ws) if ws.metadata.deletion_timestamp.is_some() => {
                         next = Action::requeue(std::time::Duration::from_secs(2));
@@ -269,19 +320,41 @@ async fn ensure_workspace(
                         st.applied = true;
                         st.last_applied_hash = Some(hash);
                     }
-                    _ => {
-                        ws_api
-                            .patch(
-                                &ws_name,
-                                &PatchParams::apply(FIELD_MANAGER).force(),
-                                &Patch::Apply(&desired),
-                            )
-                            .await?;
-                        st.applied = true;
-                        st.last_applied_time = Some(now.clone());
-                        st.last_applied_hash = Some(hash);
-                        tracing::info!(apply = %name, workspace = %ws_name, "workspace rendered and applied");
-                    }
+                    _ => match ws_api
+                        .patch(
+                            &ws_name,
+                            &PatchParams::apply(FIELD_MANAGER).force(),
+                            &Patch::Apply(&desired),
+                        )
+                        .await
+                    {
+                        Ok(_) => {
+                            st.applied = true;
+                            st.refused_hash = None;
+                            st.last_applied_time = Some(now.clone());
+                            st.last_applied_hash = Some(hash);
+                            tracing::info!(apply = %name, workspace = %ws_name, "workspace rendered and applied");
+                        }
+                        Err(kube::Error::Api(refusal)) if is_refusal(&refusal) => {
+                            let msg = format!(
+                                "the API server refused Workspace {ws_name} (HTTP {}, {}): {}",
+                                refusal.code, refusal.reason, refusal.message
+                            );
+                            st.refused_hash = Some(hash.clone());
+                            tracing::warn!(apply = %name, workspace = %ws_name, error = %refusal.message, "workspace refused");
+                            condition::set(
+                                &mut st.conditions,
+                                apply_types::RENDERED,
+                                Status::False,
+                                reason::WORKSPACE_REJECTED,
+                                msg,
+                                generation,
+                                &now,
+                            );
+                            next = Action::await_change();
+                        }
+                        Err(e) => return Err(e.into()),
+                    },
                 }
             }
         }
@@ -309,7 +382,22 @@ async fn ensure_workspace(
         let written = status::apply(api, &name, &st).await?;
         ctx.written.record(&key, written.resource_version().as_deref());
     }
+    let before = apply.status.as_ref().map_or(&[][..], |s| &s.conditions[..]);
+    for warning in super::events::condition_warnings(before, &st.conditions, reason::NEEDS_RECONFIGURATION) {
+        super::events::publish(ctx, apply, warning).await;
+    }
     Ok(next)
+}
+
+/// Whether the API server refused the object itself (its schema, its size, its name), which a
+/// retry of the same object cannot change, rather than failing to answer.
+fn is_refusal(status: &kube::core::Status) -> bool {
+    matches!(status.code, 400 | 413 | 422) || status.message.contains("request is too large")
+}
+
+/// Whether the API server already refused the render with this hash.
+fn refused_render(apply: &WorkspaceTemplateApply, hash: &str) -> bool {
+    apply.status.as_ref().and_then(|s| s.refused_hash.as_deref()) == Some(hash)
 }
 
 /// The apply's key among the operator's own writes (kept apart from control planes' keys).
@@ -358,8 +446,6 @@ fn mirror_workspace(
 ) -> Result<()> {
     let Some(ws) = ws else {
         let msg = "the Workspace does not exist (yet)";
-        if condition::find(&st.conditions, apply_types::READY)
-            .is_none_or(|c| c.reason != reason::NAME_COLLISION)
         {
             condition::set(
                 &mut st.conditions,
@@ -375,7 +461,9 @@ fn mirror_workspace(
         return Ok(());
     };
     let view = WorkspaceView::from_dynamic(ws).map_err(|e| Error::Malformed(e.to_string()))?;
-    if condition::find(&st.conditions, apply_types::READY).is_some_and(|c| c.reason == reason::NAME_COLLISION)
+    // Another object's Workspace: its conditions are not ours to report.
+    if condition::find(&st.conditions, apply_types::RENDERED)
+        .is_some_and(|c| c.reason == reason::NAME_COLLISION)
     {
         return Ok(());
     }

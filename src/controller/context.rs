@@ -61,6 +61,17 @@ pub struct Context {
     pub written: Arc<WrittenVersions>,
     /// Failed endpoint probes in a row, per control plane.
     pub probe_streaks: Arc<ProbeStreaks>,
+    /// True once every cache has synced. No pass decides anything before: a cache still filling
+    /// would read as objects gone (an apply missing reads as a spec change, a Cluster missing as
+    /// a lost owner) and make transitions nothing caused, as after every operator restart.
+    pub synced: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Context {
+    /// Whether every cache has synced.
+    pub fn synced(&self) -> bool {
+        *self.synced.borrow()
+    }
 }
 
 /// The resourceVersion of the last status write this operator made to each control plane and

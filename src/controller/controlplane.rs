@@ -40,7 +40,7 @@ use super::{
     finalizer::{self, Cleanup, Phase},
     observe::{self, Observation},
     probe,
-    reasons::{reason, types},
+    reasons::{apply_types, reason, types},
     status,
 };
 use crate::{
@@ -50,19 +50,24 @@ use crate::{
         cluster::cluster_ref,
         condition::{self, Status},
     },
-    eks_token, endpoint, graph,
+    desired_apply, eks_token, endpoint, graph,
     health::{self, HealthChecks, HealthFacts, HealthReport, ProbeFacts, SecretState, Verdict},
     kubeconfig,
     progress::Operation,
     recovery::{Failure, Plan, Planner, Resume, RetryRecord, SplitMix64, Strategy},
+    remedy::{self, Fixer, Remedy},
     render,
     state::{
         AnyControlPlane, StateName,
         evidence::{self, ConfigurationFacts, Validation, ValidationFacts},
+        invariants::{self, StateFacts},
     },
 };
 
 pub use super::observe::CONNECTION_SECRET_SUFFIX;
+
+/// How soon a pass that found the caches still syncing looks again.
+const CACHE_SYNC_WAIT: Duration = Duration::from_secs(1);
 
 /// Reconciles one CAPTControlPlane.
 pub async fn reconcile(cp: Arc<CAPTControlPlane>, ctx: Arc<Context>) -> Result<Action> {
@@ -126,6 +131,10 @@ struct Pass<'a> {
     retry_consumed: bool,
     /// The Workspace spec hash the control plane was Ready with.
     ready_hash: Option<String>,
+    /// The apply spec hash the control plane was Ready with (stored in status).
+    ready_spec_hash: Option<String>,
+    /// Warnings to publish after the status is written (besides one per transition).
+    warnings: Vec<kube::runtime::events::Event>,
     /// The dependency graph, built once per pass from the caches.
     built: &'a graph::BuiltGraph,
 }
@@ -204,7 +213,7 @@ impl Pass<'_> {
         let Some(apply) = &self.obs.apply else {
             return false;
         };
-        let mut desired = effects::apply_spec(self.cp, &self.cluster_name);
+        let mut desired = desired_apply::spec(self.cp, &self.cluster_name);
         desired.retain_workspace_on_delete = apply.spec.retain_workspace_on_delete;
         let status = apply.status.as_ref();
         apply.spec == desired
@@ -214,16 +223,48 @@ impl Pass<'_> {
                 .is_some_and(|h| Some(h) == self.workspace_hash())
     }
 
-    /// The failure the Workspace shows, if any, with the action that addresses it.
+    /// What the apply or its Workspace shows is wrong, with what can fix it.
     fn workspace_failure(&self) -> Option<Failure> {
+        if let Some(refused) = self.apply_refusal() {
+            return Some(refused);
+        }
         let ws = self.obs.workspace.as_ref()?;
-        let error = ws.reconcile_error()?;
-        let action = if ws.create_pending {
-            RecoveryActionType::ClearCreatePending
-        } else {
-            RecoveryActionType::RecreateWorkspace
-        };
-        Some(Failure::new("WorkspaceReconcileError", Some(action), error))
+        let (message, remedy) = remedy::workspace_problem(ws)?;
+        Some(Failure::new("Workspace", remedy, message))
+    }
+
+    /// The apply could not write the Workspace for a reason only a spec or template change can
+    /// fix (the API server refused it, a name collision, an unresolved placeholder), as reported
+    /// for the apply spec this control plane wants.
+    fn apply_refusal(&self) -> Option<Failure> {
+        let apply = self.obs.apply.as_ref()?;
+        let mut desired = desired_apply::spec(self.cp, &self.cluster_name);
+        desired.retain_workspace_on_delete = apply.spec.retain_workspace_on_delete;
+        if apply.spec != desired {
+            return None;
+        }
+        let status = apply.status.as_ref()?;
+        // Said of an older template than the one observed now: the apply has not rendered the
+        // current one yet, and its verdict on it is still to come.
+        let template_generation = self.obs.template.as_ref().and_then(|t| t.metadata.generation);
+        if status.observed_template_generation != template_generation {
+            return None;
+        }
+        let conditions = &status.conditions;
+        [apply_types::RENDERED, apply_types::READY]
+            .into_iter()
+            .filter_map(|t| condition::find(conditions, t))
+            .find(|c| {
+                c.status == "False"
+                    && reason::NEEDS_RECONFIGURATION.contains(&c.reason.as_str())
+                    && c.observed_generation == apply.metadata.generation
+            })
+            .map(|c| {
+                Failure::permanent(
+                    c.reason.clone(),
+                    format!("WorkspaceTemplateApply {}: {}", apply.name_any(), c.message),
+                )
+            })
     }
 
     /// Why health is not judged now: the Cluster is being deleted, and Cluster API deletes the
@@ -389,7 +430,7 @@ impl Pass<'_> {
                 self.wake_in(Duration::from_secs(30));
             }
             Plan::Wait { until } => self.wake_at(*until),
-            Plan::Escalate(_) => {}
+            Plan::Escalate(_) | Plan::Hold { .. } => {}
         }
         Ok(plan)
     }
@@ -651,12 +692,12 @@ impl Pass<'_> {
         Ok(match machine {
             S::Pending(m) => match evidence::resolve_cluster(self.obs.cluster.as_ref(), false) {
                 Ok(e) => Step::Moved(m.into_validating(e).into()),
-                Err(w) => Step::Stay(m.into(), Operation::new(w.message, 0.0)),
+                Err(w) => Step::Stay(m.into(), Operation::blocked(w.message, 0.0)),
             },
             S::Validating(m) => match evidence::validate(&self.validation) {
                 Validation::Valid(e) => Step::Moved(m.into_provisioning(e).into()),
                 Validation::Invalid(e) => Step::Moved(m.into_failed(e).into()),
-                Validation::Waiting(w) => Step::Stay(m.into(), Operation::new(w.message, 0.5)),
+                Validation::Waiting(w) => Step::Stay(m.into(), Operation::blocked(w.message, 0.5)),
             },
             S::Provisioning(m) => {
                 if let Some(failure) = self.permanent_failure()
@@ -678,11 +719,12 @@ impl Pass<'_> {
                         Plan::Act { evidence, .. } => Step::Moved(m.into_recovering(evidence).into()),
                         Plan::Escalate(e) => Step::Moved(m.into_failed(e).into()),
                         Plan::Wait { until } => {
-                            let op = format!(
-                                "Workspace failed: {}; next recovery attempt at {until}",
-                                failure.message
-                            );
+                            let op = format!("{}; next recovery attempt at {until}", failure.message);
                             Step::Stay(m.into(), Operation::new(op, 0.5))
+                        }
+                        Plan::Hold { fixer } => {
+                            let op = format!("{}; {fixer}", failure.message);
+                            Step::Stay(m.into(), Operation::blocked(op, 0.5))
                         }
                     });
                 }
@@ -706,16 +748,16 @@ impl Pass<'_> {
                 let facts = self.configure().await?;
                 match evidence::configured(&facts) {
                     Ok(e) => {
-                        self.ready_hash = self.workspace_hash();
+                        self.ready_hashes();
                         Step::Moved(m.into_ready(e).into())
                     }
-                    Err(w) => {
-                        let msg = self
-                            .configure_problem
-                            .as_ref()
-                            .map_or(w.message, |(_, m)| m.clone());
-                        Step::Stay(m.into(), Operation::new(msg, 0.5))
-                    }
+                    Err(w) => match &self.configure_problem {
+                        Some((why, message)) if reason::NEEDS_THE_USER.contains(why) => {
+                            Step::Stay(m.into(), Operation::blocked(message.clone(), 0.5))
+                        }
+                        Some((_, message)) => Step::Stay(m.into(), Operation::new(message.clone(), 0.5)),
+                        None => Step::Stay(m.into(), Operation::new(w.message, 0.5)),
+                    },
                 }
             }
             S::Ready(m) => {
@@ -723,20 +765,11 @@ impl Pass<'_> {
                     // Cluster API deletes the control plane next: nothing here has failed.
                     return Ok(Step::Stay(m.into(), Operation::new(why, 1.0)));
                 }
-                let template_changed = match (&self.ready_hash, self.workspace_hash()) {
-                    (Some(old), Some(new)) => *old != new,
-                    _ => false,
-                };
-                let spec_outdated = self.obs.apply.as_ref().is_none_or(|a| {
-                    let mut desired = effects::apply_spec(self.cp, &self.cluster_name);
-                    desired.retain_workspace_on_delete = a.spec.retain_workspace_on_delete;
-                    a.spec != desired
-                });
-                if let Some(e) = evidence::spec_changed(spec_outdated, template_changed) {
+                if let Some(e) = self.spec_changed() {
                     return Ok(Step::Moved(m.into_provisioning(e).into()));
                 }
-                // Keep the endpoint and secrets current (the connection secret may rotate),
-                // unless this pass has just written them on its way here.
+                // Keep the endpoint and secrets current (the connection secret may rotate, the
+                // token expires), unless this pass has just written them on its way here.
                 if self.secrets.is_none() {
                     self.configure().await?;
                 }
@@ -760,18 +793,24 @@ impl Pass<'_> {
             S::Degraded(m) => {
                 if let Some(why) = self.cluster_deleting() {
                     // No recovery for a control plane about to be deleted.
-                    return Ok(Step::Stay(m.into(), Operation::new(why, 0.0)));
+                    return Ok(Step::Stay(m.into(), Operation::blocked(why, 0.0)));
                 }
                 let report = self.health().await?.clone();
                 match report.verdict() {
                     Verdict::Healthy(e) => {
-                        self.ready_hash = self.workspace_hash();
+                        self.ready_hashes();
                         Step::Moved(m.into_ready(e).into())
                     }
                     Verdict::Failing(e) => {
                         let failure = Failure::from_report(&report).unwrap_or_else(|| {
-                            Failure::new("HealthCheckFailed", None, evidence::Evidence::message(&e))
+                            Failure::new(
+                                "HealthCheckFailed",
+                                Remedy::Wait(Fixer::User),
+                                evidence::Evidence::message(&e),
+                            )
                         });
+                        // Still checked every interval, so a failure that clears is noticed.
+                        self.wake_in(self.health_interval());
                         match self.plan(&failure).await? {
                             Plan::Act { evidence, .. } => Step::Moved(m.into_recovering(evidence).into()),
                             Plan::Escalate(e) => Step::Moved(m.into_failed(e).into()),
@@ -781,6 +820,10 @@ impl Pass<'_> {
                                     failure.message
                                 );
                                 Step::Stay(m.into(), Operation::new(op, 0.0))
+                            }
+                            Plan::Hold { fixer } => {
+                                let op = format!("Unhealthy: {}; {fixer}", failure.message);
+                                Step::Stay(m.into(), Operation::blocked(op, 0.0))
                             }
                         }
                     }
@@ -806,7 +849,7 @@ impl Pass<'_> {
                             Ok(Resume::Provisioning(e)) => Step::Moved(m.into_provisioning(e).into()),
                             Ok(Resume::Configuring(e)) => Step::Moved(m.into_configuring(e).into()),
                             Ok(Resume::Ready(e)) => {
-                                self.ready_hash = self.workspace_hash();
+                                self.ready_hashes();
                                 Step::Moved(m.into_ready(e).into())
                             }
                             Err(e) => return Err(Error::Malformed(e.to_string())),
@@ -841,34 +884,94 @@ impl Pass<'_> {
                         m.into(),
                         Operation::new(format!("Next recovery attempt at {until}"), 0.1),
                     ),
+                    Plan::Hold { fixer } => Step::Stay(
+                        m.into(),
+                        Operation::blocked(format!("{}; {fixer}", failure.message), 0.1),
+                    ),
                 }
             }
             S::Failed(m) => {
-                let annotated = self.cp.annotations().contains_key(RETRY_ANNOTATION);
+                // One retry request is at most one attempt: once consumed in this pass, the
+                // annotation still on this copy of the object asks for nothing more.
+                let annotated = self.cp.annotations().contains_key(RETRY_ANNOTATION) && !self.retry_consumed;
                 let failed_with = self
                     .cp
                     .status
                     .as_ref()
                     .and_then(|s| s.workspace_template_status.as_ref())
                     .and_then(|w| w.last_failed_revision.as_deref());
-                let spec_changed = failed_with.is_some_and(|h| h != user_spec_hash(self.cp));
-                match evidence::retry_requested(annotated, spec_changed) {
+                let changed = failed_with.is_some_and(|h| h != self.configuration_revision());
+                let why = m
+                    .core()
+                    .failure()
+                    .map(|(r, msg)| format!("Failed ({r}): {msg}"))
+                    .unwrap_or_else(|| "Failed".into());
+                // A configuration error that nothing has changed fails again at once: say so,
+                // once, instead of a Recovering and a Failed that push history out.
+                if annotated
+                    && !changed
+                    && let Some(still) = self.permanent_failure()
+                {
+                    self.retry_consumed = true;
+                    self.warnings.push(events::warning(
+                        reason::RETRY_REFUSED,
+                        format!(
+                            "retry refused: the configuration is unchanged and still invalid ({}: {}); \
+                             change the spec or the template",
+                            still.trigger, still.message
+                        ),
+                    ));
+                    return Ok(Step::Stay(m.into(), Operation::blocked(why, 0.0)));
+                }
+                match evidence::retry_requested(annotated, changed) {
                     Some(e) => {
-                        self.record.restart();
+                        self.record.restart(self.now);
                         self.retry_consumed = annotated;
                         Step::Moved(m.into_recovering(e).into())
                     }
-                    None => {
-                        let why = m
-                            .core()
-                            .failure()
-                            .map(|(r, msg)| format!("Failed ({r}): {msg}"))
-                            .unwrap_or_else(|| "Failed".into());
-                        Step::Stay(m.into(), Operation::new(why, 0.0))
-                    }
+                    None => Step::Stay(m.into(), Operation::blocked(why, 0.0)),
                 }
             }
         })
+    }
+
+    /// Records what the control plane is Ready with, so a later pass (or a restarted operator)
+    /// tells an upgrade from an unchanged spec by what is stored, not by what a cache holds.
+    fn ready_hashes(&mut self) {
+        self.ready_hash = self.workspace_hash();
+        self.ready_spec_hash = Some(self.desired_apply_hash());
+    }
+
+    /// The hash of the apply spec this control plane wants (the user's retention flag aside).
+    fn desired_apply_hash(&self) -> String {
+        let spec = desired_apply::spec(self.cp, &self.cluster_name);
+        render::spec_hash(&serde_json::to_value(&spec).unwrap_or_default())
+    }
+
+    /// Evidence for Ready→Provisioning: the apply spec differs from the one stored at Ready, or
+    /// the Workspace carries a render other than the one it was Ready with. A control plane
+    /// Ready before these hashes were stored compares the apply itself.
+    fn spec_changed(&self) -> Option<evidence::SpecChanged> {
+        let template_changed = match (&self.ready_hash, self.workspace_hash()) {
+            (Some(old), Some(new)) => *old != new,
+            _ => false,
+        };
+        let spec_outdated = match &self.ready_spec_hash {
+            Some(stored) => *stored != self.desired_apply_hash(),
+            None => self.obs.apply.as_ref().is_some_and(|a| {
+                let mut desired = desired_apply::spec(self.cp, &self.cluster_name);
+                desired.retain_workspace_on_delete = a.spec.retain_workspace_on_delete;
+                a.spec != desired
+            }),
+        };
+        evidence::spec_changed(spec_outdated, template_changed)
+    }
+
+    /// What a Failed control plane failed with: the user's spec and the template. A different one
+    /// is a reason to try again.
+    fn configuration_revision(&self) -> String {
+        let template = self.obs.template.as_ref().map(|t| &t.spec);
+        render::spec_hash(&json!({"spec": user_spec(self.cp), "template": template}))
     }
 
     fn health_interval(&self) -> Duration {
@@ -886,6 +989,9 @@ fn key_of(cp: &CAPTControlPlane) -> String {
 async fn reconcile_live(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTControlPlane>) -> Result<Action> {
     let name = cp.name_any();
     let key = key_of(cp);
+    if !ctx.synced() {
+        return Ok(Action::requeue(CACHE_SYNC_WAIT));
+    }
     if ctx.written.is_stale(&key, cp.resource_version().as_deref()) {
         // The watch has not delivered our own last write yet; its event will wake us with it.
         return Ok(Action::requeue(Duration::from_secs(2)));
@@ -986,6 +1092,7 @@ async fn reconcile_live(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTCont
         .workspace_template_status
         .as_ref()
         .and_then(|w| w.last_applied_revision.clone());
+    let ready_spec_hash = st.ready_spec_hash.clone();
     let mut pass = Pass {
         cp,
         ctx,
@@ -1004,12 +1111,42 @@ async fn reconcile_live(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTCont
         configure_problem: None,
         retry_consumed: false,
         ready_hash,
+        ready_spec_hash,
+        warnings: Vec::new(),
         built: &built,
     };
 
     // Step until the facts allow no further move. Every state can move at most a few times per
     // pass; the bound only guards against a bug turning into a hot loop.
-    let mut machine = machine;
+    // The stored state is trusted only once what it implies is observed.
+    let facts = StateFacts {
+        cluster_resolved: evidence::resolve_cluster(pass.obs.cluster.as_ref(), false).is_ok(),
+        dependencies_present: !matches!(evidence::validate(&pass.validation), Validation::Waiting(_)),
+        provisioned: pass.obs.apply.as_ref().is_some_and(|a| {
+            a.owner_references()
+                .iter()
+                .any(|o| Some(&o.uid) == cp.uid().as_ref())
+        }),
+        recovery_recorded: pass.record.attempts > 0
+            || pass.record.current.is_some()
+            || pass.record.next_attempt_after.is_some()
+            || pass.record.retried_at.is_some(),
+    };
+    let mut machine = match invariants::audit(machine.state(), &facts) {
+        None => machine,
+        Some(reentry) => {
+            tracing::warn!(
+                controlplane = %name, namespace = %cp.namespace().unwrap_or_default(),
+                stored = %reentry.stored(), reentered = %reentry.reentered(), why = reentry.why(),
+                "stored state does not hold"
+            );
+            pass.warnings.push(events::warning(
+                reason::STORED_STATE_INCONSISTENT,
+                reentry.message(),
+            ));
+            machine.reenter(&reentry)
+        }
+    };
     let mut operation = Operation::new("", 0.0);
     for _ in 0..12 {
         match pass.step(machine).await? {
@@ -1062,7 +1199,10 @@ async fn reconcile_live(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTCont
         events::publish(ctx, cp, events::transition_event(t)).await;
     }
     let before = cp.status.as_ref().map_or(&[][..], |s| &s.conditions[..]);
-    for warning in events::condition_warnings(before, &st.conditions, reason::NEEDS_THE_USER) {
+    for warning in events::condition_warnings(before, &st.conditions, reason::NEEDS_THE_USER)
+        .into_iter()
+        .chain(pass.warnings)
+    {
         events::publish(ctx, cp, warning).await;
     }
     Ok(Action::requeue(
@@ -1070,12 +1210,12 @@ async fn reconcile_live(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTCont
     ))
 }
 
-/// A hash of the spec the user wrote: without the two fields the operator writes.
-fn user_spec_hash(cp: &CAPTControlPlane) -> String {
+/// The spec the user wrote: without the two fields the operator writes.
+fn user_spec(cp: &CAPTControlPlane) -> serde_json::Value {
     let mut spec = cp.spec.clone();
     spec.control_plane_endpoint = None;
     spec.workspace_template_apply_name = None;
-    render::spec_hash(&serde_json::to_value(&spec).unwrap_or_default())
+    serde_json::to_value(&spec).unwrap_or_default()
 }
 
 /// The control plane's dependency graph, from the caches.
@@ -1094,7 +1234,7 @@ fn unresolved_placeholders(cp: &CAPTControlPlane, obs: &Observation, cluster_nam
     let Some(template) = &obs.template else {
         return Vec::new();
     };
-    let provided = effects::variables(cp, cluster_name);
+    let provided = desired_apply::variables(cp, cluster_name);
     render::placeholders(&template.spec.template.spec)
         .into_iter()
         .filter(|p| p != render::WORKSPACE_NAME && !provided.contains_key(p))
@@ -1147,6 +1287,7 @@ fn write_status(
         && let Some(previous) = st.health.as_ref()
     {
         metrics.availability_percent = previous.availability_percent;
+        metrics.availability_window = previous.availability_window.clone();
     }
     st.health = Some(metrics);
     st.recovery = Some(pass.planner.status(&pass.record));
@@ -1179,13 +1320,16 @@ fn write_status(
             wts.last_failed_revision
                 .clone()
                 .filter(|_| machine.core().transitions().is_empty())
-                .or_else(|| Some(user_spec_hash(pass.cp)))
+                .or_else(|| Some(pass.configuration_revision()))
         } else {
             None
         },
         ..wts
     };
     st.workspace_template_status = Some(wts);
+    if ready {
+        st.ready_spec_hash = pass.ready_spec_hash.clone().or(st.ready_spec_hash.take());
+    }
     if let Some((kc, ca)) = &pass.secrets {
         st.secrets_ready = *kc == SecretOutcome::Ready && *ca == SecretOutcome::Ready;
     }
@@ -1391,12 +1535,7 @@ fn write_status(
 async fn release(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTControlPlane>) -> Result<Cleanup> {
     let name = cp.name_any();
     let namespace = cp.namespace().ok_or(Error::Incomplete("namespace"))?;
-    let apply_name = cp
-        .spec
-        .workspace_template_apply_name
-        .clone()
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| graph::default_apply_name(&name));
+    let apply_name = desired_apply::name(cp);
     let applies: Api<crate::api::WorkspaceTemplateApply> = Api::namespaced(ctx.client.clone(), &namespace);
     let mut st = cp.status.clone().unwrap_or_default();
     let now = Time(Timestamp::now());

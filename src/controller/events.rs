@@ -33,6 +33,17 @@ pub fn transition_event(t: &Transition) -> Event {
     }
 }
 
+/// A Warning about something that is not a transition.
+pub fn warning(reason: &str, note: String) -> Event {
+    Event {
+        type_: EventType::Warning,
+        reason: reason.to_owned(),
+        note: Some(truncate(note)),
+        action: "Reconcile".into(),
+        secondary: None,
+    }
+}
+
 /// Warnings for conditions that have just turned False for one of the `problems` reasons (which
 /// only the user can fix): told once, as an Event, not only in a condition, and not once a pass.
 pub fn condition_warnings(before: &[Condition], after: &[Condition], problems: &[&str]) -> Vec<Event> {

@@ -16,12 +16,14 @@ use crate::{
         CAPTControlPlane, ClusterView, WorkspaceApi, WorkspaceTemplate, WorkspaceTemplateApply,
         WorkspaceView, cluster,
     },
-    graph,
+    desired_apply, graph,
 };
 
 /// The caches the reconcilers read from, filled by the reflectors [`super::run()`] starts.
 #[derive(Clone)]
 pub struct Stores {
+    /// CAPTControlPlanes (the applies they will write join each other's graphs).
+    pub control_planes: Store<CAPTControlPlane>,
     /// WorkspaceTemplates.
     pub templates: Store<WorkspaceTemplate>,
     /// WorkspaceTemplateApplies.
@@ -36,8 +38,7 @@ pub struct Stores {
     pub cluster_resource: kube::core::ApiResource,
 }
 
-/// Suffix of the connection secret a control plane's Workspace writes: `<control plane>-eks-connection`.
-pub const CONNECTION_SECRET_SUFFIX: &str = "-eks-connection";
+pub use crate::desired_apply::CONNECTION_SECRET_SUFFIX;
 
 /// Everything a pass knows about one control plane's world.
 pub struct Observation {
@@ -93,12 +94,7 @@ pub fn observe(cp: &CAPTControlPlane, ctx: &Context, stores: &Stores) -> Result<
         }
         None => None,
     };
-    let apply_name = cp
-        .spec
-        .workspace_template_apply_name
-        .clone()
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| graph::default_apply_name(&cp.name_any()));
+    let apply_name = desired_apply::name(cp);
     let apply = stores
         .applies
         .get(&ObjectRef::new(&apply_name).within(&namespace));
@@ -191,6 +187,16 @@ impl graph::Facts for CachedFacts<'_> {
             .secrets
             .get(&ObjectRef::new(name).within(namespace))
             .is_some()
+    }
+
+    fn control_plane_applying(&self, namespace: &str, name: &str) -> Option<Cow<'_, CAPTControlPlane>> {
+        // Asked only for an apply that does not exist yet, while a graph is being validated.
+        self.stores
+            .control_planes
+            .state()
+            .into_iter()
+            .find(|cp| cp.metadata.namespace.as_deref() == Some(namespace) && desired_apply::name(cp) == name)
+            .map(|cp| Cow::Owned(CAPTControlPlane::clone(&cp)))
     }
 
     fn config_map_exists(&self, _namespace: &str, _name: &str) -> bool {
@@ -315,6 +321,7 @@ mod tests {
         let ws_ar = WorkspaceApi::Namespaced.api_resource();
         let cluster_resource = cluster::api_resource("v1beta2");
         let stores = Stores {
+            control_planes: store((), &[]),
             templates: store((), &templates),
             applies: store((), &applies),
             workspaces: store(ws_ar, &workspaces),

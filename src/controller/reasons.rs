@@ -60,7 +60,21 @@ pub mod reason {
     pub const NO_TOKEN_CREDENTIALS: &str = "NoTokenCredentials";
     pub const WAITING_FOR_TOKEN_CREDENTIALS: &str = "WaitingForTokenCredentials";
     pub const INVALID_TOKEN_CREDENTIALS: &str = "InvalidTokenCredentials";
+    pub const WORKSPACE_REJECTED: &str = "WorkspaceRejected";
+    pub const RETRY_REFUSED: &str = "RetryRefused";
+    pub const STORED_STATE_INCONSISTENT: &str = "StoredStateInconsistent";
+    pub const DEPENDENCY_CYCLE: &str = "DependencyCycle";
     pub const UNKNOWN_STATE: &str = "UnknownState";
+
+    /// Reasons an apply reports (on `Rendered` or `Ready`) that only a change to the spec or the
+    /// template can clear: the control plane fails with them instead of retrying.
+    pub const NEEDS_RECONFIGURATION: &[&str] = &[
+        WORKSPACE_REJECTED,
+        NAME_COLLISION,
+        UNRESOLVED_PLACEHOLDERS,
+        INVALID_TEMPLATE,
+        DEPENDENCY_CYCLE,
+    ];
 
     /// Reasons of a False condition that only the user can clear; each is told once as a
     /// Warning event when a condition turns False for it.

@@ -260,6 +260,7 @@ pub async fn run(
         slim_metadata,
     );
     let stores = super::Stores {
+        control_planes: control_planes.store.clone(),
         templates: templates.store.clone(),
         applies: applies.store.clone(),
         workspaces: workspaces.store.clone(),
@@ -275,6 +276,7 @@ pub async fn run(
         stores: stores.clone(),
         written: Default::default(),
         probe_streaks: Default::default(),
+        synced: ready.subscribe(),
     });
     let controller_config = controller::Config::default().concurrency(config.concurrency);
 

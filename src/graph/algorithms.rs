@@ -370,7 +370,12 @@ impl DependencyGraph {
                 }
             }
         }
-        let broken = |ix: NodeIndex| ix != start && reached[ix.index()] && !g[ix].status().is_ready();
+        // Unknown is "not observed" (a ProviderConfig the operator does not watch), not broken: it
+        // must not stand in as the root cause of what really is.
+        let broken = |ix: NodeIndex| {
+            let status = g[ix].status();
+            ix != start && reached[ix.index()] && !status.is_ready() && status != NodeStatus::Unknown
+        };
         if !g.node_indices().any(broken) {
             return Ok(Vec::new());
         }

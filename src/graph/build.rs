@@ -21,9 +21,13 @@
 //!
 //! Control plane: Ready while its status says ready (Ready or Degraded), else NotReady.
 //! Cluster: Ready when observed (NotReady while deleting). Template, Secret, ConfigMap: Ready when
-//! present. Apply: Ready when its `Ready` condition is True. Workspace: Ready when Synced and
-//! Ready for its current generation. ProviderConfig: Unknown unless the caller observes them.
-//! Anything not found is Missing.
+//! present. Apply: Ready when it has done its own part, rendered with its waits satisfied
+//! (`Rendered` and `DependenciesReady` True); the Workspace it writes is a node of its own, so a
+//! deleted Workspace is the root cause of what follows, not the apply that mirrors it. A declared
+//! apply dependency is also a dependency on its Workspace ("ready when its Workspace is").
+//! Workspace: Ready when Synced and Ready for its current generation. ProviderConfig: Unknown
+//! unless the caller observes them, and Unknown is never a root cause. Anything not found is
+//! Missing.
 
 use std::{
     borrow::Cow,
@@ -34,6 +38,7 @@ use crate::api::{
     CAPTControlPlane, ClusterView, DependencyKind, WorkspaceApi, WorkspaceTemplate, WorkspaceTemplateApply,
     WorkspaceView, cluster::cluster_ref, condition,
 };
+use crate::desired_apply;
 
 use super::{DependencyGraph, Kind, Node, NodeId, NodeStatus, Origin};
 
@@ -116,6 +121,9 @@ pub struct Observed<'a> {
     /// ProviderConfigs and ClusterProviderConfigs that exist, if the caller watches them; `None`
     /// leaves them Unknown.
     pub provider_configs: Option<&'a [ObjectKey]>,
+    /// Other control planes: the applies they will write join the graph before they exist, so
+    /// that waits on each other's Workspaces are a cycle from the start.
+    pub control_planes: &'a [CAPTControlPlane],
 }
 
 impl<'a> Observed<'a> {
@@ -131,6 +139,7 @@ impl<'a> Observed<'a> {
             secrets: &[],
             config_maps: &[],
             provider_configs: None,
+            control_planes: &[],
         }
     }
 }
@@ -178,6 +187,18 @@ pub trait Facts {
     fn config_map_exists(&self, namespace: &str, name: &str) -> bool;
     /// Whether the (Cluster)ProviderConfig `namespace/name` exists; `None` when not observed.
     fn provider_config_exists(&self, namespace: &str, name: &str) -> Option<bool>;
+    /// The control plane in `namespace` that writes the apply `name`, when none exists yet.
+    fn control_plane_applying(&self, namespace: &str, name: &str) -> Option<Cow<'_, CAPTControlPlane>>;
+}
+
+/// The apply `cp` will write, as the graph sees it before it exists: its name and spec (the
+/// cluster name only matters to the variables, not to what the apply waits for).
+pub fn planned_apply(cp: &CAPTControlPlane) -> WorkspaceTemplateApply {
+    let cluster =
+        cluster_ref(&cp.metadata).map_or_else(|| cp.metadata.name.clone().unwrap_or_default(), |r| r.name);
+    let mut apply = WorkspaceTemplateApply::new(&desired_apply::name(cp), desired_apply::spec(cp, &cluster));
+    apply.metadata.namespace.clone_from(&cp.metadata.namespace);
+    apply
 }
 
 /// Builds the graph of everything the control plane needs.
@@ -221,6 +242,7 @@ fn owned_keys(list: &[ObjectKey]) -> BTreeSet<Key> {
 
 /// [`Facts`] over the slices of an [`Observed`], indexed once per build.
 struct Listed<'o> {
+    control_planes: &'o [CAPTControlPlane],
     secrets: BTreeSet<Key>,
     config_maps: BTreeSet<Key>,
     provider_configs: Option<BTreeSet<Key>>,
@@ -232,6 +254,7 @@ struct Listed<'o> {
 impl<'o> Listed<'o> {
     fn new(observed: &Observed<'o>) -> Self {
         Self {
+            control_planes: observed.control_planes,
             secrets: owned_keys(observed.secrets),
             config_maps: owned_keys(observed.config_maps),
             provider_configs: observed.provider_configs.map(owned_keys),
@@ -291,6 +314,13 @@ impl Facts for Listed<'_> {
             .as_ref()
             .map(|present| present.contains(&key(namespace, name)))
     }
+
+    fn control_plane_applying(&self, namespace: &str, name: &str) -> Option<Cow<'_, CAPTControlPlane>> {
+        self.control_planes
+            .iter()
+            .find(|cp| cp.metadata.namespace.as_deref() == Some(namespace) && desired_apply::name(cp) == name)
+            .map(Cow::Borrowed)
+    }
 }
 
 struct Builder<'o> {
@@ -347,9 +377,11 @@ impl Builder<'_> {
         let connection = match self.facts.apply(namespace, &apply_name) {
             Some(found) => self.connection_secret(&found),
             None => {
-                // Not created yet: it will render the control plane's template.
+                // Not created yet: what it will wait for is already known, and joins the graph.
                 self.depend(&apply, &template);
-                None
+                let planned = planned_apply(cp);
+                self.enqueue(namespace, &apply_name);
+                self.connection_secret(&planned)
             }
         };
 
@@ -382,6 +414,12 @@ impl Builder<'_> {
             let node = match dependency.kind {
                 DependencyKind::Workspace => self.workspace_node(dep_ns, &dependency.name, Origin::External),
                 DependencyKind::WorkspaceTemplateApply => {
+                    let workspace = self.workspace_node(
+                        dep_ns,
+                        rendered_workspace_name(&dependency.name),
+                        Origin::External,
+                    );
+                    self.depend(&root, &workspace);
                     self.apply_node(dep_ns, &dependency.name, Origin::External)
                 }
                 DependencyKind::Secret => {
@@ -395,8 +433,11 @@ impl Builder<'_> {
         }
 
         while let Some((namespace, name)) = self.queue.pop_front() {
-            if let Some(apply) = self.facts.apply(&namespace, &name) {
+            let facts = self.facts;
+            if let Some(apply) = facts.apply(&namespace, &name) {
                 self.expand_apply(&apply);
+            } else if let Some(planned) = self.planned(&namespace, &name) {
+                self.expand_apply(&planned);
             }
         }
         BuiltGraph {
@@ -438,7 +479,9 @@ impl Builder<'_> {
                     .as_ref()
                     .map(|s| s.conditions.as_slice())
                     .unwrap_or_default();
-                if condition::is_true(conditions, "Ready") {
+                if condition::is_true(conditions, "Rendered")
+                    && condition::is_true(conditions, "DependenciesReady")
+                {
                     NodeStatus::Ready
                 } else {
                     NodeStatus::NotReady
@@ -449,10 +492,29 @@ impl Builder<'_> {
         let id = self
             .graph
             .add_node(Node::new(Kind::WorkspaceTemplateApply, namespace, name, status).with_origin(origin));
-        if found.is_some() {
+        if found.is_some() || self.planned(namespace, name).is_some() {
             self.enqueue(namespace, name);
         }
         id
+    }
+
+    /// The apply `namespace/name`, or the one a control plane will write under that name.
+    fn apply_or_planned(&self, namespace: &str, name: &str) -> Option<Cow<'_, WorkspaceTemplateApply>> {
+        self.facts
+            .apply(namespace, name)
+            .or_else(|| self.planned(namespace, name).map(Cow::Owned))
+    }
+
+    /// The apply a control plane (this one, or another in the namespace) will write as
+    /// `namespace/name`, before it exists.
+    fn planned(&self, namespace: &str, name: &str) -> Option<WorkspaceTemplateApply> {
+        let own = self.subject.control_plane;
+        if own.metadata.namespace.as_deref() == Some(namespace) && desired_apply::name(own) == name {
+            return Some(planned_apply(own));
+        }
+        self.facts
+            .control_plane_applying(namespace, name)
+            .map(|cp| planned_apply(&cp))
     }
 
     fn enqueue(&mut self, namespace: &str, name: &str) {
@@ -543,7 +605,7 @@ impl Builder<'_> {
             return [name.to_owned(), format!("{name}{APPLY_SUFFIX}")]
                 .into_iter()
                 .filter(|candidate| rendered_workspace_name(candidate) == name)
-                .find(|candidate| self.facts.apply(namespace, candidate).is_some())
+                .find(|candidate| self.apply_or_planned(namespace, candidate).is_some())
                 .map(|candidate| key(namespace, &candidate));
         }
         self.first_apply(None, |apply| {
@@ -1024,10 +1086,14 @@ mod tests {
             (apply.status(), apply.origin()),
             (NodeStatus::Missing, Origin::Managed)
         );
-        // Before the apply exists the control plane's template is still what it will render.
+        // Before the apply exists, what it will render and wait for is already in the graph.
         assert_eq!(
             built.graph.dependencies_of(apply.id()).unwrap(),
-            [&id(Kind::WorkspaceTemplate, NS, "eks")]
+            [
+                &id(Kind::Secret, NS, "aws-creds"),
+                &id(Kind::Workspace, "net", "vpc"),
+                &id(Kind::WorkspaceTemplate, NS, "eks"),
+            ]
         );
     }
 
@@ -1082,5 +1148,58 @@ mod tests {
         );
         assert_eq!(rendered_workspace_name("plain"), "plain");
         assert_eq!(rendered_workspace_name("-apply"), "-apply");
+    }
+
+    #[test]
+    fn a_control_plane_waiting_on_its_own_workspace_is_a_cycle_before_its_apply_exists() {
+        let own = DeclaredDependency {
+            kind: DependencyKind::Workspace,
+            name: "prod-eks".into(),
+            namespace: None,
+        };
+        let cp = control_plane("prod-eks-apply", vec![own]);
+        let templates = [template("eks", serde_json::json!({"forProvider": {}}))];
+        let built = build(&Observed {
+            templates: &templates,
+            ..Observed::new(&cp)
+        });
+        let facts = built.graph.validation_facts();
+        let cycle = facts.cycle.expect("a cycle, not a wait");
+        assert!(cycle.iter().any(|n| n.contains("prod-eks-apply")), "{cycle:?}");
+    }
+
+    #[test]
+    fn two_control_planes_waiting_on_each_other_are_a_cycle_before_either_apply_exists() {
+        let on = |name: &str| {
+            vec![DeclaredDependency {
+                kind: DependencyKind::Workspace,
+                name: name.into(),
+                namespace: None,
+            }]
+        };
+        let a = control_plane("a-eks-apply", on("b-eks"));
+        let mut b = control_plane("b-eks-apply", on("a-eks"));
+        b.metadata.name = Some("other".into());
+        let templates = [template("eks", serde_json::json!({"forProvider": {}}))];
+        let others = [b];
+        let built = build(&Observed {
+            templates: &templates,
+            control_planes: &others,
+            ..Observed::new(&a)
+        });
+        let cycle = built.graph.validation_facts().cycle.expect("a cycle, not a wait");
+        let joined = cycle.join(" -> ");
+        assert!(
+            joined.contains("a-eks-apply") && joined.contains("b-eks-apply"),
+            "{joined}"
+        );
+        // Without the other control plane it is only a wait for b-eks.
+        let alone = build(&Observed {
+            templates: &templates,
+            ..Observed::new(&a)
+        });
+        let facts = alone.graph.validation_facts();
+        assert_eq!(facts.cycle, None);
+        assert_eq!(facts.missing, ["Workspace/team-a/b-eks"]);
     }
 }

@@ -49,6 +49,7 @@ mod build;
 mod model;
 mod render;
 mod status;
+mod waits;
 
 pub use algorithms::{BrokenDependency, Cycle};
 pub use build::{
@@ -57,6 +58,7 @@ pub use build::{
 };
 pub use model::{DependencyGraph, Kind, Node, NodeId, NodeStatus, Origin};
 pub use render::Format;
+pub use waits::wait_cycle;
 
 /// What can go wrong with a graph.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

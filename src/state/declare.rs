@@ -75,6 +75,10 @@ macro_rules! state_machine {
             pub fn core(&self) -> &Core {
                 match self { $( AnyControlPlane::$state(cp) => &cp.core, )+ }
             }
+
+            fn into_core(self) -> Core {
+                match self { $( AnyControlPlane::$state(cp) => cp.core, )+ }
+            }
         }
 
         $(

@@ -56,6 +56,7 @@
 
 mod declare;
 pub mod evidence;
+pub mod invariants;
 
 use std::{marker::PhantomData, time::Duration};
 
@@ -153,8 +154,11 @@ impl StateName {
 )]
 pub struct UnknownState(pub String);
 
-/// How many history records are kept (newest last).
+/// How many history records are kept.
 pub const HISTORY_LIMIT: usize = 20;
+/// How many of them are the first ever recorded, kept for good: where the control plane came
+/// from (and where a failure began) is never pushed out by a later run of transitions.
+pub const HISTORY_FIRST: usize = 5;
 
 /// One move made during this pass, for events and logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,11 +180,27 @@ pub struct Core {
     now: Timestamp,
     entered_at: Timestamp,
     history: Vec<OperationRecord>,
+    omitted: u32,
     transitions: Vec<Transition>,
     failure: Option<(String, String)>,
 }
 
 impl Core {
+    /// Appends a history record, dropping the oldest of the latest ones (never the first
+    /// [`HISTORY_FIRST`]) beyond [`HISTORY_LIMIT`].
+    fn record(&mut self, record: OperationRecord) {
+        self.history.push(record);
+        while self.history.len() > HISTORY_LIMIT {
+            self.history.remove(HISTORY_FIRST);
+            self.omitted = self.omitted.saturating_add(1);
+        }
+    }
+
+    /// How many records were dropped between the first ones and the latest ones.
+    pub fn omitted(&self) -> u32 {
+        self.omitted
+    }
+
     /// The clock reading this pass runs at.
     pub fn now(&self) -> Timestamp {
         self.now
@@ -236,7 +256,7 @@ impl<S: State> ControlPlane<S> {
         let (from, to, now) = (S::NAME, T::NAME, self.core.now);
         let (reason, message) = (evidence.reason().to_owned(), evidence.message());
         let spent = now.duration_since(self.core.entered_at).unsigned_abs();
-        self.core.history.push(OperationRecord {
+        self.core.record(OperationRecord {
             operation: progress::operation_of(from, to).to_owned(),
             from: from.as_str().to_owned(),
             to: to.as_str().to_owned(),
@@ -245,8 +265,6 @@ impl<S: State> ControlPlane<S> {
             time: Time(now),
             duration: Some(duration::format(spent)),
         });
-        let excess = self.core.history.len().saturating_sub(HISTORY_LIMIT);
-        self.core.history.drain(..excess);
         self.core.failure = (to == StateName::Failed).then(|| (reason.clone(), message.clone()));
         self.core.transitions.push(Transition {
             from,
@@ -266,6 +284,7 @@ impl ControlPlane<Pending> {
             now,
             entered_at: now,
             history: Vec::new(),
+            omitted: 0,
             transitions: Vec::new(),
             failure: None,
         })
@@ -296,16 +315,39 @@ impl AnyControlPlane {
                 s.failure_message.clone().unwrap_or_default(),
             ))
         });
+        let omitted = progress.map_or(0, |p| u32::try_from(p.history_omitted).unwrap_or(0));
         Ok(Self::from_core(
             name,
             Core {
                 now,
                 entered_at,
                 history,
+                omitted,
                 transitions: Vec::new(),
                 failure,
             },
         ))
+    }
+
+    /// Re-enters the state [`invariants::audit`] chose for a stored state that does not hold: a
+    /// history record says so (reason `StoredStateInconsistent`), but it is not a transition
+    /// (the ordinary checks make every move from there).
+    pub fn reenter(self, reentry: &invariants::Reentry) -> AnyControlPlane {
+        let mut core = self.into_core();
+        let now = core.now;
+        let spent = now.duration_since(core.entered_at).unsigned_abs();
+        core.record(OperationRecord {
+            operation: progress::operation_of(reentry.stored(), reentry.reentered()).to_owned(),
+            from: reentry.stored().as_str().to_owned(),
+            to: reentry.reentered().as_str().to_owned(),
+            reason: invariants::STORED_STATE_INCONSISTENT.to_owned(),
+            message: reentry.message(),
+            time: Time(now),
+            duration: Some(duration::format(spent)),
+        });
+        core.entered_at = now;
+        core.failure = None;
+        Self::from_core(reentry.reentered(), core)
     }
 
     /// Writes the state, the derived phase, the history and the progress of `operation` into

@@ -231,7 +231,7 @@ impl Demo {
         let healed = view
             // The first Ready → Degraded is the one this deletion caused (the history is bounded,
             // so its length is no measure of progress).
-            .follow(&cps, "Degraded → Recovering → Ready", |cp| {
+            .follow(&cps, "Degraded → Ready", |cp| {
                 state(cp) == Some("Ready")
                     && history(cp)
                         .iter()
