@@ -1,6 +1,10 @@
 //! What the operator's integration tests share: an in-process operator and the EKS
 //! WorkspaceTemplate they provision from. (`tests/support/` is a module, not a test target.)
 
+#![allow(dead_code)] // each test binary uses part of it
+
+pub mod world;
+
 use std::time::Duration;
 
 use capt_controlplane::{
