@@ -174,8 +174,12 @@ proptest! {
         let g = graph(&spec);
         let reach = reachability(&spec);
         let edges: BTreeSet<(usize, usize)> = spec.edges.iter().copied().collect();
+        // Unknown is "not observed", never broken.
         let unready: BTreeSet<usize> = (0..spec.n)
-            .filter(|&v| v != start && reach[start][v] && !spec.statuses[v].is_ready())
+            .filter(|&v| {
+                let status = spec.statuses[v];
+                v != start && reach[start][v] && !status.is_ready() && status != NodeStatus::Unknown
+            })
             .collect();
         // Deepest: nothing unready strictly below it (what it reaches without reaching it back).
         let expected: BTreeSet<usize> = unready

@@ -403,34 +403,31 @@ async fn kubectl_capt_shows_ready_and_failed_control_planes_and_retries() {
     let after = cps.get("prod-cp").await.unwrap();
     assert!(!after.annotations().contains_key(RETRY_ANNOTATION));
 
-    // On the Failed one it sets the annotation; the operator consumes it and moves to Recovering
-    // (and fails validation again, since the template still has no value for ${vpc_id}).
+    // On the Failed one it sets the annotation; the operator consumes it. The template still has
+    // no value for ${vpc_id}, so the retry is refused once (RetryRefused), not cycled through
+    // Recovering.
     let run = kubectl_capt(&path, &["retry", "broken-cp"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     insta::assert_snapshot!("retry_failed", norm(&run.stdout));
     let patched = cps.get("broken-cp").await.unwrap();
-    // The operator may already have consumed the annotation; then the transition below shows it.
+    // The operator may already have consumed the annotation.
     if let Some(value) = patched.annotations().get(RETRY_ANNOTATION) {
         assert!(value.parse::<jiff::Timestamp>().is_ok(), "{value}");
     }
-    capt_testkit::wait_for("the retry is acted on: Failed → Recovering", TIMEOUT, || async {
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(admin.clone(), ns.name());
+    capt_testkit::wait_for("the retry is consumed and refused", TIMEOUT, || async {
         let cp = cps.get("broken-cp").await?;
-        let retried = cp
-            .status
-            .as_ref()
-            .and_then(|s| s.progress.as_ref())
-            .is_some_and(|p| {
-                p.history
-                    .iter()
-                    .any(|r| r.from == "Failed" && r.to == "Recovering")
-            });
-        Ok::<_, kube::Error>(retried.then_some(()))
+        let refused = events.list(&Default::default()).await?.items.iter().any(|e| {
+            e.reason.as_deref() == Some("RetryRefused")
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("broken-cp")
+        });
+        Ok::<_, kube::Error>((refused && !cp.annotations().contains_key(RETRY_ANNOTATION)).then_some(()))
     })
     .await
     .unwrap();
     let run = kubectl_capt(&path, &["history", "broken-cp"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stdout.contains("Failed → Recovering"), "{}", run.stdout);
+    assert!(!run.stdout.contains("Failed → Recovering"), "{}", run.stdout);
 
     operator.stop().await;
     sim.shutdown().await;
