@@ -1,5 +1,8 @@
 //! Logging: JSON lines (the default, for log pipelines) or human-readable text, filtered by
-//! `RUST_LOG` (default `info`).
+//! `RUST_LOG` (default `info`). Text is coloured only when standard output is a terminal: colour
+//! codes in a log file or a pipe are noise.
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
@@ -20,6 +23,8 @@ pub fn init(format: LogFormat) {
         LogFormat::Json => registry
             .with(fmt::layer().json().flatten_event(true).with_current_span(false))
             .init(),
-        LogFormat::Text => registry.with(fmt::layer()).init(),
+        LogFormat::Text => registry
+            .with(fmt::layer().with_ansi(std::io::stdout().is_terminal()))
+            .init(),
     }
 }

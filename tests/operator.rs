@@ -845,6 +845,59 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// `--log-format text` into a file (a pipe, a log collector): plain text, no colour codes, which
+/// would be noise there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_logs_into_a_file_carry_no_colour_codes() {
+    let w = World::without_operator("textlog").await;
+    let plane = capt_testkit::shared_plane().await;
+    let kubeconfig =
+        capt_testkit::kubeconfig::to_yaml(&plane.kubeconfig_for(&w.user, None).unwrap()).unwrap();
+    let dir = std::env::temp_dir().join(format!("capt-textlog-{}", w.name()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig_path = dir.join("kubeconfig");
+    std::fs::write(&kubeconfig_path, kubeconfig).unwrap();
+    let log_path = dir.join("operator.log");
+    let (metrics_port, health_port) = (free_port(), free_port());
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_capt-operator"))
+        .args(["--namespace", w.name(), "--log-format", "text"])
+        .args([
+            "--metrics-addr",
+            &format!("127.0.0.1:{metrics_port}"),
+            "--health-addr",
+            &format!("127.0.0.1:{health_port}"),
+        ])
+        .env("KUBECONFIG", &kubeconfig_path)
+        .env("RUST_LOG", "info")
+        .stdout(std::fs::File::create(&log_path).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    capt_testkit::wait_for("/readyz answers 200", TIMEOUT, || async {
+        let ok = http::get(health_port, "/readyz")
+            .await
+            .is_ok_and(|r| r.status == 200);
+        Ok::<_, std::io::Error>(ok.then_some(()))
+    })
+    .await
+    .unwrap();
+    let pid = child.id().unwrap().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    tokio::time::timeout(TIMEOUT, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains(" INFO "), "text lines with levels: {log}");
+    assert!(!log.contains('\u{1b}'), "no ANSI escape codes in a file: {log:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+    w.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_binary_logs_transitions_serves_metrics_and_stops_on_sigterm() {
     let w = World::without_operator("binary").await;
