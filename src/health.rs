@@ -893,7 +893,7 @@ mod tests {
         );
         assert!(status[1..].iter().all(|r| r.healthy && r.message.is_empty()));
 
-        ws.create_pending = true;
+        ws.create_cut_off = true;
         let report = HealthChecks::defaults().evaluate(&healthy_facts(&ws, &ep, &probe));
         assert_eq!(
             report.first_failure().unwrap().1.remedy,

@@ -35,7 +35,7 @@
 //! | # | situation | plan |
 //! |---|---|---|
 //! | 1 | only a spec or template change can fix it | Escalate `Escalated` |
-//! | 2 | no action of ours can fix it | Hold: nothing counted, nothing scheduled |
+//! | 2 | no action of ours can fix it | Hold: nothing counted, nothing scheduled (an earlier schedule is dropped) |
 //! | 3 | an action is in flight and `now < deadline` | Wait until the deadline |
 //! | 4 | an action is in flight past its deadline | record it TimedOut; with no retries left Escalate `RecoveryTimedOut`, else continue |
 //! | 5 | `attempts >= maxRetries` | Escalate `RetriesExhausted` |
@@ -838,7 +838,13 @@ impl Planner {
                     ),
                 ));
             }
-            Remedy::Wait(fixer) => return Plan::Hold { fixer },
+            Remedy::Wait(fixer) => {
+                // A schedule made for an earlier, fixable failure schedules nothing now.
+                if record.current.is_none() {
+                    record.next_attempt_after = None;
+                }
+                return Plan::Hold { fixer };
+            }
             Remedy::Act(action) => action,
         };
         if let Some(current) = &record.current {
@@ -1388,6 +1394,25 @@ mod tests {
             RetryRecord::default(),
             "no attempt, no schedule, no escalation"
         );
+    }
+
+    #[test]
+    fn a_hold_drops_the_schedule_an_earlier_fixable_failure_made() {
+        let planner = planner(Some(3));
+        let mut record = RetryRecord::default();
+        let plan = planner.plan(&failed_create(), &mut record, at(0), &mut FixedJitter(0.0));
+        assert!(matches!(plan, Plan::Wait { .. }), "{plan:?}");
+        assert!(record.next_attempt_after.is_some());
+        let locked = Failure::new("Workspace", Remedy::Wait(Fixer::User), "state locked");
+        assert_eq!(
+            planner.plan(&locked, &mut record, at(1), &mut FixedJitter(0.0)),
+            Plan::Hold { fixer: Fixer::User }
+        );
+        assert_eq!(
+            record.next_attempt_after, None,
+            "status no longer promises an attempt"
+        );
+        assert_eq!(record.attempts, 0);
     }
 
     #[test]

@@ -15,8 +15,19 @@ use kube::{
 };
 use serde::Deserialize;
 
-/// Annotation provider-terraform leaves behind when it restarts in the middle of a create.
+/// Annotation crossplane-runtime sets just before every create (it is never removed).
 pub const CREATE_PENDING_ANNOTATION: &str = "crossplane.io/external-create-pending";
+/// Annotation crossplane-runtime sets when a create returned successfully.
+pub const CREATE_SUCCEEDED_ANNOTATION: &str = "crossplane.io/external-create-succeeded";
+/// Annotation the operator sets when it removes a cut-off create's pending annotation. The
+/// provider's controllers ignore changes to crossplane's create annotations (crossplane-runtime's
+/// `DesiredStateChanged` predicate), so the removal alone would wake the provider only at its next
+/// resync (`--sync`, an hour by default); a change to any other annotation wakes it at once.
+pub const CREATE_PENDING_CLEARED_ANNOTATION: &str = "controlplane.cluster.x-k8s.io/create-pending-cleared";
+/// Annotation crossplane-runtime sets when a create returned an error.
+pub const CREATE_FAILED_ANNOTATION: &str = "crossplane.io/external-create-failed";
+/// How crossplane-runtime's Synced message starts when it refuses to act on a cut-off create.
+pub const CREATE_INCOMPLETE_MESSAGE: &str = "cannot determine creation result";
 /// Annotation that pauses a Crossplane managed resource.
 pub const CROSSPLANE_PAUSED_ANNOTATION: &str = "crossplane.io/paused";
 
@@ -95,8 +106,11 @@ pub struct WorkspaceView {
     pub at_provider: Option<serde_json::Value>,
     /// The Workspace is being deleted.
     pub deleting: bool,
-    /// The stuck create-pending annotation is present.
-    pub create_pending: bool,
+    /// The provider refuses to act because a create was cut off: crossplane-runtime's
+    /// `ExternalCreateIncomplete` (the pending annotation is newer than both outcomes) and the
+    /// Synced error that says so. The annotations alone also match a create in progress, which
+    /// can take the whole of an EKS create: only the provider's refusal tells the two apart.
+    pub create_cut_off: bool,
     /// Labels.
     pub labels: BTreeMap<String, String>,
 }
@@ -142,11 +156,9 @@ impl WorkspaceView {
             synced: find("Synced"),
             at_provider: status.at_provider.filter(|v| !v.is_null()),
             deleting: obj.metadata.deletion_timestamp.is_some(),
-            create_pending: obj
-                .metadata
-                .annotations
-                .as_ref()
-                .is_some_and(|a| a.contains_key(CREATE_PENDING_ANNOTATION)),
+            create_cut_off: external_create_incomplete(obj.metadata.annotations.as_ref())
+                && find("Synced")
+                    .is_some_and(|c| c.status == "False" && c.message.starts_with(CREATE_INCOMPLETE_MESSAGE)),
             labels: obj.metadata.labels.clone().unwrap_or_default(),
             name,
         })
@@ -195,6 +207,22 @@ impl WorkspaceView {
             other => Some(other.to_string()),
         }
     }
+}
+
+/// crossplane-runtime's `meta.ExternalCreateIncomplete`: a create started (pending) after the last
+/// one that returned (succeeded or failed). Timestamps are RFC 3339 in whole seconds, so a create
+/// that returned within the second it started counts as complete, as it does in crossplane.
+fn external_create_incomplete(annotations: Option<&BTreeMap<String, String>>) -> bool {
+    let time = |key: &str| {
+        annotations?
+            .get(key)
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+    };
+    let Some(pending) = time(CREATE_PENDING_ANNOTATION) else {
+        return false;
+    };
+    let latest = time(CREATE_SUCCEEDED_ANNOTATION).max(time(CREATE_FAILED_ANNOTATION));
+    latest.is_none_or(|latest| pending > latest)
 }
 
 #[cfg(test)]
@@ -249,14 +277,47 @@ mod tests {
     fn synced_for_an_older_generation_is_not_current() {
         let ws = workspace(serde_json::json!({
             "apiVersion": "tf.m.upbound.io/v1beta1", "kind": "Workspace",
-            "metadata": {"name": "w", "namespace": "n", "generation": 4, "annotations": {CREATE_PENDING_ANNOTATION: "2026-01-01T00:00:00Z"}},
+            "metadata": {"name": "w", "namespace": "n", "generation": 4},
             "status": {"conditions": [
                 {"type": "Ready", "status": "True", "reason": "Available"},
                 {"type": "Synced", "status": "True", "reason": "ReconcileSuccess", "observedGeneration": 3}
             ]}
         }));
         assert!(!ws.is_synced_current());
-        assert!(ws.create_pending);
+    }
+
+    fn with_create_annotations(annotations: &[(&str, &str)], synced_message: &str) -> WorkspaceView {
+        let annotations: BTreeMap<_, _> = annotations.iter().copied().collect();
+        workspace(serde_json::json!({
+            "apiVersion": "tf.m.upbound.io/v1beta1", "kind": "Workspace",
+            "metadata": {"name": "w", "namespace": "n", "generation": 1, "annotations": annotations},
+            "status": {"conditions": [
+                {"type": "Ready", "status": "False", "reason": "Creating"},
+                {"type": "Synced", "status": "False", "reason": "ReconcileError", "message": synced_message}
+            ]}
+        }))
+    }
+
+    #[test]
+    fn a_create_is_cut_off_only_when_the_provider_says_so_and_the_annotations_agree() {
+        let refused = "cannot determine creation result - remove the crossplane.io/external-create-pending annotation if it is safe to proceed";
+        let pending = (CREATE_PENDING_ANNOTATION, "2026-01-01T00:00:10Z");
+        assert!(with_create_annotations(&[pending], refused).create_cut_off);
+        let failed_before = (CREATE_FAILED_ANNOTATION, "2026-01-01T00:00:09Z");
+        assert!(with_create_annotations(&[pending, failed_before], refused).create_cut_off);
+        // The provider never removes the pending annotation: after a create returned (even
+        // within the same second) it is history, and a later failure is an ordinary one.
+        for outcome in [
+            (CREATE_SUCCEEDED_ANNOTATION, "2026-01-01T00:00:10Z"),
+            (CREATE_FAILED_ANNOTATION, "2026-01-01T00:00:11Z"),
+        ] {
+            assert!(!with_create_annotations(&[pending, outcome], refused).create_cut_off);
+        }
+        // A create in progress has the same annotations; the provider has not refused anything.
+        let update_failed =
+            "update failed: cannot apply Terraform configuration: Terraform encountered an error.";
+        assert!(!with_create_annotations(&[pending, failed_before], update_failed).create_cut_off);
+        assert!(!with_create_annotations(&[(CREATE_PENDING_ANNOTATION, "garbage")], refused).create_cut_off);
     }
 
     #[test]

@@ -129,6 +129,8 @@ struct Pass<'a> {
     configure_problem: Option<(&'static str, String)>,
     /// The retry annotation was consumed.
     retry_consumed: bool,
+    /// Who the control plane waits for, when this pass's failure is one no action of ours fixes.
+    held: Option<(Fixer, String)>,
     /// The Workspace spec hash the control plane was Ready with.
     ready_hash: Option<String>,
     /// The apply spec hash the control plane was Ready with (stored in status).
@@ -407,7 +409,7 @@ impl Pass<'_> {
                         .is_some_and(|t| t.0 >= started)
             }),
             RecoveryActionType::ClearCreatePending => {
-                self.obs.workspace.as_ref().is_some_and(|w| !w.create_pending)
+                self.obs.workspace.as_ref().is_some_and(|w| !w.create_cut_off)
             }
             RecoveryActionType::RefreshKubeconfig => {
                 matches!(self.secrets, Some((SecretOutcome::Ready, SecretOutcome::Ready)))
@@ -430,7 +432,8 @@ impl Pass<'_> {
                 self.wake_in(Duration::from_secs(30));
             }
             Plan::Wait { until } => self.wake_at(*until),
-            Plan::Escalate(_) | Plan::Hold { .. } => {}
+            Plan::Hold { fixer } => self.held = Some((*fixer, failure.message.clone())),
+            Plan::Escalate(_) => {}
         }
         Ok(plan)
     }
@@ -1110,6 +1113,7 @@ async fn reconcile_live(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTCont
         secrets: None,
         configure_problem: None,
         retry_consumed: false,
+        held: None,
         ready_hash,
         ready_spec_hash,
         warnings: Vec::new(),
@@ -1504,6 +1508,16 @@ fn write_status(
                 "attempt {} started, deadline {}",
                 pass.record.attempts, a.deadline
             ),
+            generation,
+            now,
+        ),
+        // Nothing of ours can fix it: not remediating, and the reason says who can.
+        (None, _) if let Some((fixer, message)) = &pass.held => condition::set(
+            c,
+            types::REMEDIATING,
+            Status::False,
+            fixer.reason(),
+            format!("{message}; {fixer}"),
             generation,
             now,
         ),

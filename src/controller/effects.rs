@@ -216,10 +216,16 @@ pub async fn delete_workspace(ctx: &Context, ws: &DynamicObject) -> Result<()> {
 }
 
 /// `ClearCreatePending`: remove provider-terraform's stuck create-pending annotation. Safe because
-/// the Terraform workspace name is deterministic and state is remote.
+/// the Terraform workspace name is deterministic and state is remote. The same patch stamps
+/// [`workspace::CREATE_PENDING_CLEARED_ANNOTATION`], the change that makes the provider look again
+/// now rather than at its next resync.
 pub async fn clear_create_pending(ctx: &Context, ws: &DynamicObject) -> Result<()> {
     let api = workspaces_api(ctx, ws.namespace().as_deref());
-    let patch = json!({"metadata": {"annotations": {workspace::CREATE_PENDING_ANNOTATION: null}}});
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now());
+    let patch = json!({"metadata": {"annotations": {
+        workspace::CREATE_PENDING_ANNOTATION: null,
+        workspace::CREATE_PENDING_CLEARED_ANNOTATION: now,
+    }}});
     api.patch(&ws.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
         .await?;
     Ok(())

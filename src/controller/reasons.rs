@@ -62,6 +62,8 @@ pub mod reason {
     pub const INVALID_TOKEN_CREDENTIALS: &str = "InvalidTokenCredentials";
     pub const WORKSPACE_REJECTED: &str = "WorkspaceRejected";
     pub const RETRY_REFUSED: &str = "RetryRefused";
+    /// `Remediating` when no action of the operator's can fix the failure and the user must.
+    pub const WAITING_FOR_USER: &str = crate::remedy::Fixer::User.reason();
     pub const STORED_STATE_INCONSISTENT: &str = "StoredStateInconsistent";
     pub const DEPENDENCY_CYCLE: &str = "DependencyCycle";
     pub const UNKNOWN_STATE: &str = "UnknownState";
@@ -79,6 +81,7 @@ pub mod reason {
     /// Reasons of a False condition that only the user can clear; each is told once as a
     /// Warning event when a condition turns False for it.
     pub const NEEDS_THE_USER: &[&str] = &[
+        WAITING_FOR_USER,
         SECRET_NOT_OWNED,
         NO_TOKEN_CREDENTIALS,
         WAITING_FOR_TOKEN_CREDENTIALS,
