@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use capt_controlplane::api::workspace::CREATE_PENDING_CLEARED_ANNOTATION;
 use capt_testkit::crds::{load_crds, load_documents, yaml_files};
 use capt_testkit::simulator::provider::{
     ANNOTATION_CREATE_FAILED, ANNOTATION_CREATE_PENDING, ANNOTATION_EXTERNAL_NAME, CONNECTION_SECRET_TYPE,
@@ -672,6 +673,9 @@ async fn simulator_reports_create_errors_and_recovers_when_they_clear() {
         Script::new().apply_error("creating EKS Cluster (demo): AccessDeniedException"),
     );
     let workspaces = WorkspaceApi::Namespaced.api(client.clone(), Some(ns.name()));
+    let history = ConditionHistory::record(workspaces.clone(), "broken", &["Synced"])
+        .await
+        .unwrap();
     workspaces
         .create(
             &PostParams::default(),
@@ -680,24 +684,30 @@ async fn simulator_reports_create_errors_and_recovers_when_they_clear() {
         .await
         .unwrap();
 
+    // The create fails; its retries are updates, as with the real provider once a failed apply
+    // left resources in the Terraform state. Ready stays Creating and no outputs appear.
     let failed = wait_for_object(&workspaces, "broken", DEFAULT_TIMEOUT, |ws| {
-        condition_is(ws, "Synced", "False", "ReconcileError")
-            && ws.annotations().contains_key(ANNOTATION_CREATE_FAILED)
+        condition(ws, "Synced").is_some_and(|c| {
+            c["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("update failed"))
+        })
     })
     .await
     .unwrap();
-    let message = condition(&failed, "Synced").unwrap()["message"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        message.starts_with(
-            "create failed: cannot apply Terraform configuration: Terraform encountered an error. Summary: \
-             creating EKS Cluster (demo): AccessDeniedException. To see the full error run: echo \""
-        ),
-        "{message}"
-    );
-    assert!(message.ends_with("\" | base64 -d | gunzip"), "{message}");
+    assert!(failed.annotations().contains_key(ANNOTATION_CREATE_FAILED));
+    let messages: Vec<String> = history
+        .messages("Synced")
+        .into_iter()
+        .filter(|m| !m.is_empty())
+        .collect();
+    let summary = "cannot apply Terraform configuration: Terraform encountered an error. Summary: \
+                   creating EKS Cluster (demo): AccessDeniedException. To see the full error run: echo \"";
+    assert!(messages.len() >= 2, "{messages:#?}");
+    for (message, verb) in messages.iter().zip(["create failed", "update failed"]) {
+        assert!(message.starts_with(&format!("{verb}: {summary}")), "{message}");
+        assert!(message.ends_with("\" | base64 -d | gunzip"), "{message}");
+    }
     assert!(condition_is(&failed, "Ready", "False", "Creating"));
     assert!(failed.data.pointer("/status/atProvider/outputs").is_none());
 
@@ -746,10 +756,22 @@ async fn simulator_gets_stuck_create_pending_until_the_annotation_is_removed() {
     assert!(condition_is(&stuck, "Synced", "False", "ReconcileError"));
     assert!(stuck.annotations().contains_key(ANNOTATION_CREATE_PENDING));
 
-    // What the ClearCreatePending recovery action does.
+    // Removing the annotation alone: crossplane ignores edits of its create annotations, so the
+    // provider does not look again (until its hourly resync).
     let clear = json!({"metadata": {"annotations": {ANNOTATION_CREATE_PENDING: null}}});
     workspaces
         .patch("stuck", &PatchParams::default(), &Patch::Merge(&clear))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let ignored = workspaces.get("stuck").await.unwrap();
+    assert!(condition(&ignored, "Synced").is_some_and(|c| c["message"] == MESSAGE_CREATE_PENDING));
+
+    // What the ClearCreatePending recovery action adds: a change the provider watches.
+    let nudge =
+        json!({"metadata": {"annotations": {CREATE_PENDING_CLEARED_ANNOTATION: "2026-01-01T00:00:00Z"}}});
+    workspaces
+        .patch("stuck", &PatchParams::default(), &Patch::Merge(&nudge))
         .await
         .unwrap();
     wait_for_object(&workspaces, "stuck", DEFAULT_TIMEOUT, |ws| {

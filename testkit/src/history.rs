@@ -13,12 +13,15 @@ use crate::error::{Error, Result};
 /// The reasons of the watched conditions in one version of the object (`-` when absent).
 pub type Snapshot = Vec<String>;
 
-/// Records, for one object, the reasons of the given condition types in every version the API
-/// server sends (consecutive duplicates collapsed). Stops when dropped.
+/// The (reason, message) of each watched condition in one version of the object.
+type Seen = Vec<(String, String)>;
+
+/// Records, for one object, the reasons and messages of the given condition types in every
+/// version the API server sends (consecutive duplicates collapsed). Stops when dropped.
 #[derive(Debug)]
 pub struct ConditionHistory {
     types: Vec<String>,
-    seen: Arc<Mutex<Vec<Snapshot>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -31,7 +34,7 @@ impl ConditionHistory {
     /// [`Error::Timeout`] if the watch does not start within [`crate::DEFAULT_TIMEOUT`].
     pub async fn record(api: Api<DynamicObject>, name: &str, types: &[&str]) -> Result<Self> {
         let types: Vec<String> = types.iter().map(|t| (*t).to_owned()).collect();
-        let seen: Arc<Mutex<Vec<Snapshot>>> = Arc::default();
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let (started_tx, started_rx) = tokio::sync::oneshot::channel();
         let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
         let (sink, watched) = (seen.clone(), types.clone());
@@ -49,7 +52,7 @@ impl ConditionHistory {
                     Ok(watcher::Event::Apply(object) | watcher::Event::InitApply(object)) => object,
                     _ => continue,
                 };
-                let snapshot: Snapshot = watched.iter().map(|t| reason(&object, t)).collect();
+                let snapshot: Seen = watched.iter().map(|t| reason_and_message(&object, t)).collect();
                 let mut seen = sink.lock().unwrap_or_else(|p| p.into_inner());
                 if seen.last() != Some(&snapshot) {
                     seen.push(snapshot);
@@ -69,20 +72,42 @@ impl ConditionHistory {
         }
     }
 
-    /// Every distinct snapshot so far, in order.
-    pub fn snapshots(&self) -> Vec<Snapshot> {
+    fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Every distinct snapshot of reasons so far, in order.
+    pub fn snapshots(&self) -> Vec<Snapshot> {
+        let mut out: Vec<Snapshot> = Vec::new();
+        for seen in self.seen() {
+            let snapshot: Snapshot = seen.into_iter().map(|(reason, _)| reason).collect();
+            if out.last() != Some(&snapshot) {
+                out.push(snapshot);
+            }
+        }
+        out
     }
 
     /// The successive reasons of condition `type_` (consecutive duplicates collapsed).
     pub fn reasons(&self, type_: &str) -> Vec<String> {
+        self.successive(type_, |(reason, _)| reason)
+    }
+
+    /// The successive messages of condition `type_` (consecutive duplicates collapsed; empty
+    /// when the condition is absent or has none).
+    pub fn messages(&self, type_: &str) -> Vec<String> {
+        self.successive(type_, |(_, message)| message)
+    }
+
+    fn successive(&self, type_: &str, field: impl Fn((String, String)) -> String) -> Vec<String> {
         let Some(index) = self.types.iter().position(|t| t == type_) else {
             return Vec::new();
         };
         let mut out: Vec<String> = Vec::new();
-        for snapshot in self.snapshots() {
-            if out.last() != Some(&snapshot[index]) {
-                out.push(snapshot[index].clone());
+        for mut seen in self.seen() {
+            let value = field(seen.swap_remove(index));
+            if out.last() != Some(&value) {
+                out.push(value);
             }
         }
         out
@@ -95,13 +120,15 @@ impl Drop for ConditionHistory {
     }
 }
 
-fn reason(object: &DynamicObject, type_: &str) -> String {
-    object
+fn reason_and_message(object: &DynamicObject, type_: &str) -> (String, String) {
+    let condition = object
         .data
         .pointer("/status/conditions")
         .and_then(|c| c.as_array())
-        .and_then(|c| c.iter().find(|c| c["type"] == type_))
-        .and_then(|c| c["reason"].as_str())
-        .unwrap_or("-")
-        .to_owned()
+        .and_then(|c| c.iter().find(|c| c["type"] == type_));
+    let field = |name: &str| condition.and_then(|c| c[name].as_str()).map(str::to_owned);
+    (
+        field("reason").unwrap_or_else(|| "-".to_owned()),
+        field("message").unwrap_or_default(),
+    )
 }

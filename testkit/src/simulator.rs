@@ -6,14 +6,24 @@
 //!
 //! - adds the finalizer `finalizer.managedresource.crossplane.io` and the
 //!   `crossplane.io/external-name` annotation when it first sees the Workspace;
-//! - first apply: Ready False/Creating with Synced True/ReconcileSuccess, then (after the
-//!   scripted delay) outputs in `status.atProvider.outputs`, the connection secret and the
-//!   `crossplane.io/external-create-succeeded` annotation, then Ready True/Available;
+//! - a create sets `crossplane.io/external-create-pending`, writes no status while Terraform
+//!   applies (the real provider's reconcile is blocked in `terraform apply`, for the whole of an
+//!   EKS create), then sets `crossplane.io/external-create-succeeded` and Ready False/Creating
+//!   with Synced True/ReconcileSuccess, then outputs in `status.atProvider.outputs`, the
+//!   connection secret and Ready True/Available; the pending annotation is never removed;
+//! - a failed create sets `crossplane.io/external-create-failed`, Ready False/Creating and
+//!   `create failed: cannot apply Terraform configuration: Terraform encountered an error.
+//!   Summary: ...`, and publishes an empty connection secret. Its resources stay in the
+//!   Terraform state, so every retry is an update: `update failed: ...`, Ready still Creating;
 //! - a spec change (detected, like the real provider, by a checksum in `status.atProvider`)
-//!   re-applies; outputs echo the `cluster_name`/`kubernetes_version` variables;
-//! - failures use the provider's real reasons and messages: `create failed: cannot apply
-//!   Terraform configuration: Terraform encountered an error. Summary: ...`, the same for
-//!   `update failed` (Ready stays True) and `delete failed`, and the create-pending message;
+//!   re-applies; outputs echo the `cluster_name`/`kubernetes_version` variables; a failed
+//!   re-apply says `update failed` and leaves Ready True/Available;
+//! - a create cut off by a restart (the pending annotation newer than any outcome, and no create
+//!   in progress in this process) is refused with crossplane's `cannot determine creation
+//!   result` until someone removes the annotation *and* changes something the provider watches
+//!   (generation, labels, another annotation): crossplane ignores edits of its create
+//!   annotations, so removing the annotation alone wakes the real provider only at its hourly
+//!   resync, which is not simulated;
 //! - deletion: waits while other finalizers remain (as crossplane does), Ready False/Deleting,
 //!   the scripted destroy time, then removes its finalizer;
 //! - `status.observedGeneration` and Synced's `observedGeneration` follow `metadata.generation`;
@@ -24,7 +34,13 @@
 //! [`SimulatorConfig::namespace`] and [`SimulatorConfig::label_selector`] when tests share a plane.
 //!
 //! Not simulated: `managementPolicies`, `deletionPolicy: Orphan`, pausing, ProviderConfig
-//! resolution (a missing ProviderConfig does not fail), Kubernetes Events, the poll jitter.
+//! resolution (a missing ProviderConfig does not fail), Kubernetes Events, the poll jitter, a
+//! failed create that leaves nothing in the Terraform state (its retries stay `create failed`).
+//!
+//! `tests/provider_terraform.rs` drives the same scenarios through this simulator and through
+//! the real provider-terraform running OpenTofu, and fails when they differ in anything the
+//! operator reads: condition paths and reasons, message shapes, create annotations, outputs and
+//! the connection secret.
 
 pub mod outputs;
 pub mod provider;
@@ -249,8 +265,13 @@ struct Memory {
     apply: Option<(String, Instant)>,
     /// When the destroy in progress started.
     destroy: Option<Instant>,
+    /// A create runs in this process: the pending annotation is ours, not a cut-off create's.
+    creating: bool,
     /// The scripted create-pending "crash" has happened (it happens once).
     pending_injected: bool,
+    /// The desired state ([`provider::desired_state`]) when the provider refused a cut-off
+    /// create: until it changes, no event reaches the provider, which does nothing.
+    refused: Option<String>,
 }
 
 fn error_policy(_: Arc<DynamicObject>, error: &Error, ctx: Arc<Context>) -> Action {
@@ -280,17 +301,23 @@ async fn reconcile(workspace: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<A
     {
         return step.initialize().await;
     }
-    if provider::external_create_incomplete(workspace.annotations()) {
-        // crossplane-runtime refuses to act and does not requeue: a human (or a recovery action)
-        // must remove the annotation, and that edit triggers the next reconcile.
-        let error = Condition::reconcile_error(provider::MESSAGE_CREATE_PENDING.to_owned(), step.generation);
-        step.write_status(&[error], None).await?;
+    let desired = provider::desired_state(&workspace);
+    if step.memory(|m| m.refused.as_ref() == Some(&desired)) {
+        // The real provider never hears of this change (removing the pending annotation alone
+        // is one): only its hourly resync, which the simulator does not run, would.
         return Ok(Action::await_change());
     }
-    if workspace
-        .annotations()
-        .contains_key(provider::ANNOTATION_CREATE_SUCCEEDED)
-    {
+    step.memory(|m| m.refused = None);
+    if provider::external_create_incomplete(workspace.annotations()) && !step.memory(|m| m.creating) {
+        // crossplane-runtime refuses to act and does not requeue: someone must remove the
+        // annotation, and change something the provider watches so that it looks again.
+        let error = Condition::reconcile_error(provider::MESSAGE_CREATE_PENDING.to_owned(), step.generation);
+        step.write_status(&[Condition::creating(step.generation), error], None)
+            .await?;
+        step.memory(|m| m.refused = Some(desired));
+        return Ok(Action::await_change());
+    }
+    if provider::terraform_state_exists(workspace.annotations()) {
         step.observe().await
     } else {
         step.create().await
@@ -365,16 +392,8 @@ impl<'a> Step<'a> {
         self.memory(|m| m.apply = Some((self.checksum.clone(), Instant::now())));
     }
 
-    fn current_conditions(&self) -> Vec<Condition> {
-        self.ws
-            .data
-            .pointer("/status/conditions")
-            .and_then(|c| serde_json::from_value(c.clone()).ok())
-            .unwrap_or_default()
-    }
-
     fn condition(&self, type_: &str) -> Option<Condition> {
-        self.current_conditions().into_iter().find(|c| c.type_ == type_)
+        conditions_of(self.ws).into_iter().find(|c| c.type_ == type_)
     }
 
     /// Adds the finalizer and the external-name annotation (crossplane's Initialize step).
@@ -402,55 +421,60 @@ impl<'a> Step<'a> {
         Ok(Action::await_change())
     }
 
-    /// The first apply.
+    /// The first apply: crossplane's create, one step per write.
     async fn create(&self) -> Result<Action> {
-        if self.script.stuck_create_pending && !self.memory(|m| m.pending_injected) {
-            self.memory(|m| m.pending_injected = true);
-            // crossplane records the pending create just before calling Create; the simulated
-            // provider "restarts" right after, so nothing else is written.
+        if !self.memory(|m| m.creating) {
+            // crossplane records the pending create just before calling Create. A scripted
+            // "crash" stops right there: nothing else is written, and the next reconcile finds
+            // a pending create that is nobody's.
+            let crash = self.script.stuck_create_pending && !self.memory(|m| m.pending_injected);
+            self.memory(|m| {
+                m.pending_injected |= crash;
+                m.creating = !crash;
+            });
             self.annotate(provider::ANNOTATION_CREATE_PENDING).await?;
-            return Ok(Action::await_change());
+            if crash {
+                return Ok(Action::await_change());
+            }
+            self.restart_apply();
+            return Ok(wait(self.script.create_delay));
         }
-        let started = self.apply_started();
-        let remaining = self.script.create_delay.saturating_sub(started.elapsed());
-        if self.condition("Synced").is_none() {
-            // First sight. One write per step: the next write needs the new resourceVersion.
-            let conditions = [
-                Condition::creating(self.generation),
-                Condition::reconcile_success(self.generation),
-            ];
-            self.write_status(&conditions, None).await?;
-            return Ok(wait(remaining));
-        }
+        let remaining = self
+            .script
+            .create_delay
+            .saturating_sub(self.apply_started().elapsed());
         if !remaining.is_zero() {
+            // Terraform is applying: the provider writes nothing meanwhile.
             return Ok(Action::requeue(remaining));
         }
         if let Some(summary) = &self.script.apply_error {
-            let error = Condition::reconcile_error(provider::create_failed(summary), self.generation);
-            self.write_status(&[Condition::creating(self.generation), error], None)
-                .await?;
-            if !self
-                .ws
-                .annotations()
-                .contains_key(provider::ANNOTATION_CREATE_FAILED)
-            {
-                self.annotate(provider::ANNOTATION_CREATE_FAILED).await?;
+            let summary = summary.clone();
+            // The failed apply left resources in the Terraform state: the provider's next
+            // Observe finds them and publishes the (still empty) connection details.
+            if let Err(message) = self.publish(&BTreeMap::new()).await? {
+                return self.publish_failed(message).await;
             }
+            let annotated = self.annotate(provider::ANNOTATION_CREATE_FAILED).await?;
+            self.memory(|m| m.creating = false);
+            let error = Condition::reconcile_error(provider::create_failed(&summary), self.generation);
+            self.write_status_of(&annotated, &[Condition::creating(self.generation), error], None)
+                .await?;
             self.restart_apply();
             return Ok(Action::requeue(self.ctx.config.retry_interval));
         }
-        if let Err(message) = self.publish().await? {
-            return self.publish_failed(message).await;
-        }
+        let annotated = self.annotate(provider::ANNOTATION_CREATE_SUCCEEDED).await?;
+        self.memory(|m| {
+            m.creating = false;
+            m.apply = None;
+        });
+        // Outputs, the connection secret and Available come with the next Observe.
         let conditions = [
             Condition::creating(self.generation),
             Condition::reconcile_success(self.generation),
         ];
-        self.write_status(&conditions, Some(self.at_provider())).await?;
-        // Last, as the real provider does: until this annotation exists the create counts as not
-        // done, so a crash before it repeats the (idempotent) apply.
-        self.annotate(provider::ANNOTATION_CREATE_SUCCEEDED).await?;
-        self.memory(|m| m.apply = None);
+        let applied = serde_json::json!({ "checksum": self.checksum });
+        self.write_status_of(&annotated, &conditions, Some(applied))
+            .await?;
         Ok(Action::await_change())
     }
 
@@ -462,21 +486,50 @@ impl<'a> Step<'a> {
             .pointer("/status/atProvider/checksum")
             .and_then(|c| c.as_str());
         if applied != Some(self.checksum.as_str()) {
-            let started = self.apply_started();
-            let elapsed = started.elapsed();
-            if elapsed < self.script.update_delay {
+            // A Workspace that never served is still being created: its apply takes as long as
+            // a create and fails as one would, reported as an update (Create is never called
+            // again once the Terraform state holds resources).
+            let serving = self.condition("Ready").is_some_and(|c| c.reason == "Available");
+            let (delay, failure) = if serving {
+                (self.script.update_delay, &self.script.reapply_error)
+            } else {
+                (self.script.create_delay, &self.script.apply_error)
+            };
+            let elapsed = self.apply_started().elapsed();
+            if elapsed < delay {
                 // Terraform is applying; the status says what it said before.
-                return Ok(Action::requeue(self.script.update_delay - elapsed));
+                return Ok(Action::requeue(delay - elapsed));
             }
-            if let Some(summary) = &self.script.reapply_error {
-                // Ready is not touched: a failed re-apply leaves Ready True/Available.
+            if let Some(summary) = failure {
+                // Ready is not touched: it stays Available, or Creating. A Workspace that never
+                // served shows what its partial apply left in the state.
+                let partial = (!serving).then(|| {
+                    let mut outputs =
+                        outputs::outputs_for(self.ws, &self.ctx.config.cluster, &self.script.outputs);
+                    outputs.retain(|name, _| self.script.outputs_after_failure.contains(name));
+                    outputs
+                });
+                if let Some(partial) = &partial
+                    && let Err(message) = self.publish(partial).await?
+                {
+                    return self.publish_failed(message).await;
+                }
+                // Like the provider, no `outputs` key when Terraform has none.
+                let at_provider = partial.map(|p| {
+                    if p.is_empty() {
+                        serde_json::json!({})
+                    } else {
+                        serde_json::json!({ "outputs": outputs::status_outputs(&p) })
+                    }
+                });
                 let error = Condition::reconcile_error(provider::update_failed(summary), self.generation);
-                self.write_status(&[error], None).await?;
+                self.write_status(&[error], at_provider).await?;
                 self.restart_apply();
                 return Ok(Action::requeue(self.ctx.config.retry_interval));
             }
         }
-        if let Err(message) = self.publish().await? {
+        let outputs = outputs::outputs_for(self.ws, &self.ctx.config.cluster, &self.script.outputs);
+        if let Err(message) = self.publish(&outputs).await? {
             return self.publish_failed(message).await;
         }
         let conditions = [
@@ -498,11 +551,7 @@ impl<'a> Step<'a> {
             // crossplane: "Delay external deletion until all finalizers have been removed".
             return Ok(Action::requeue(self.ctx.config.retry_interval));
         }
-        if !self
-            .ws
-            .annotations()
-            .contains_key(provider::ANNOTATION_CREATE_SUCCEEDED)
-        {
+        if !provider::terraform_state_exists(self.ws.annotations()) {
             // Nothing was ever created: nothing to destroy.
             return self.release().await;
         }
@@ -546,12 +595,11 @@ impl<'a> Step<'a> {
 
     /// Writes the connection secret. `Ok(Err(message))` when it cannot be written for a reason
     /// the provider reports in Synced (a foreign secret, a missing namespace).
-    async fn publish(&self) -> Result<std::result::Result<(), String>> {
+    async fn publish(&self, outputs: &BTreeMap<String, Output>) -> Result<std::result::Result<(), String>> {
         let Some((namespace, name)) = provider::connection_secret_ref(self.ws, self.ctx.api) else {
             return Ok(Ok(()));
         };
-        let outputs = outputs::outputs_for(self.ws, &self.ctx.config.cluster, &self.script.outputs);
-        let desired = provider::connection_secret(self.ws, self.ctx.api, &namespace, &name, &outputs);
+        let desired = provider::connection_secret(self.ws, self.ctx.api, &namespace, &name, outputs);
         let secrets: Api<Secret> = Api::namespaced(self.ctx.client.clone(), &namespace);
         let existing = match secrets.get_opt(&name).await {
             Ok(existing) => existing,
@@ -598,14 +646,24 @@ impl<'a> Step<'a> {
         conditions: &[Condition],
         at_provider: Option<serde_json::Value>,
     ) -> Result<()> {
-        let current = self
-            .ws
+        self.write_status_of(self.ws, conditions, at_provider).await
+    }
+
+    /// [`write_status`](Self::write_status) on `base`, the version this step's own metadata
+    /// write returned (crossplane writes the create outcome's annotation, then the status).
+    async fn write_status_of(
+        &self,
+        base: &DynamicObject,
+        conditions: &[Condition],
+        at_provider: Option<serde_json::Value>,
+    ) -> Result<()> {
+        let current = base
             .data
             .get("status")
             .cloned()
             .unwrap_or_else(|| serde_json::json!({}));
         let mut status = current.as_object().cloned().unwrap_or_default();
-        let merged = provider::set_conditions(&self.current_conditions(), conditions, &provider::now());
+        let merged = provider::set_conditions(&conditions_of(base), conditions, &provider::now());
         let merged = serde_json::to_value(merged).map_err(|e| Error::Serialize {
             what: "Workspace conditions",
             message: e.to_string(),
@@ -619,7 +677,7 @@ impl<'a> Step<'a> {
         if status == current {
             return Ok(());
         }
-        let mut object = self.ws.clone();
+        let mut object = base.clone();
         object.data["status"] = status;
         // A replace, not a merge patch: removed outputs must disappear, and the resourceVersion
         // precondition turns a race with a concurrent change into a conflict and a retry.
@@ -630,7 +688,7 @@ impl<'a> Step<'a> {
     }
 
     /// Sets annotation `key` to the current time.
-    async fn annotate(&self, key: &str) -> Result<()> {
+    async fn annotate(&self, key: &str) -> Result<DynamicObject> {
         self.patch_metadata(
             serde_json::json!({ "annotations": { key: provider::now() } }),
             false,
@@ -641,7 +699,11 @@ impl<'a> Step<'a> {
     /// A JSON merge patch of `metadata`; with `precondition`, only against the resourceVersion
     /// this reconciliation saw (finalizer lists are replaced whole, so a concurrent change must
     /// not be overwritten).
-    async fn patch_metadata(&self, mut metadata: serde_json::Value, precondition: bool) -> Result<()> {
+    async fn patch_metadata(
+        &self,
+        mut metadata: serde_json::Value,
+        precondition: bool,
+    ) -> Result<DynamicObject> {
         if precondition {
             metadata["resourceVersion"] = self.ws.resource_version().unwrap_or_default().into();
         }
@@ -650,15 +712,22 @@ impl<'a> Step<'a> {
             field_manager: Some(FIELD_MANAGER.to_owned()),
             ..PatchParams::default()
         };
-        self.api
+        Ok(self
+            .api
             .patch(&self.ws.name_any(), &params, &Patch::Merge(&patch))
-            .await?;
-        Ok(())
+            .await?)
     }
 }
 
 /// Requeue after `remaining`; with nothing remaining, wait for the watch event of the write just
 /// made (an immediate requeue could read the store before that event and act on a stale object).
+fn conditions_of(ws: &DynamicObject) -> Vec<Condition> {
+    ws.data
+        .pointer("/status/conditions")
+        .and_then(|c| serde_json::from_value(c.clone()).ok())
+        .unwrap_or_default()
+}
+
 fn wait(remaining: Duration) -> Action {
     if remaining.is_zero() {
         Action::await_change()

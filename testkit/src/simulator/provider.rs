@@ -23,11 +23,11 @@ use super::outputs::Output;
 pub const FINALIZER: &str = "finalizer.managedresource.crossplane.io";
 /// The Terraform workspace name; defaults to `metadata.name`.
 pub const ANNOTATION_EXTERNAL_NAME: &str = "crossplane.io/external-name";
-/// Set just before the first apply.
+/// Set just before every create; never removed.
 pub const ANNOTATION_CREATE_PENDING: &str = "crossplane.io/external-create-pending";
-/// Set after the first apply succeeded.
+/// Set after a create succeeded.
 pub const ANNOTATION_CREATE_SUCCEEDED: &str = "crossplane.io/external-create-succeeded";
-/// Set after a first apply failed.
+/// Set after a create failed.
 pub const ANNOTATION_CREATE_FAILED: &str = "crossplane.io/external-create-failed";
 /// The type of connection secrets.
 pub const CONNECTION_SECRET_TYPE: &str = "connection.crossplane.io/v1alpha1";
@@ -192,6 +192,30 @@ pub fn external_create_incomplete(annotations: &BTreeMap<String, String>) -> boo
         (s, f) => s.or(f),
     };
     latest.is_none_or(|latest| pending > latest)
+}
+
+/// What wakes provider-terraform's controllers (crossplane-runtime's `DesiredStateChanged`
+/// predicate): the generation, the labels, and the annotations other than the create-pending and
+/// create-failed ones, which the reconciler writes itself. A change to anything else (status,
+/// those two annotations) reaches it only at the next resync (`--sync`, an hour).
+pub fn desired_state(workspace: &DynamicObject) -> String {
+    let mut annotations = workspace.metadata.annotations.clone().unwrap_or_default();
+    annotations.remove(ANNOTATION_CREATE_PENDING);
+    annotations.remove(ANNOTATION_CREATE_FAILED);
+    serde_json::json!([
+        workspace.metadata.generation,
+        workspace.metadata.labels,
+        annotations
+    ])
+    .to_string()
+}
+
+/// Whether a create has returned, so that the Terraform state holds resources and the provider
+/// updates from now on. A failed create counts: its partial apply stays in the state, as with
+/// the IAM role and security group of a failed EKS create.
+pub fn terraform_state_exists(annotations: &BTreeMap<String, String>) -> bool {
+    annotations.contains_key(ANNOTATION_CREATE_SUCCEEDED)
+        || annotations.contains_key(ANNOTATION_CREATE_FAILED)
 }
 
 /// The current time as crossplane writes it in annotations and conditions (RFC 3339, seconds).

@@ -74,6 +74,11 @@ pub struct Script {
     pub stuck_create_pending: Option<bool>,
     /// Outputs added to (or replacing) the default ones.
     pub outputs: BTreeMap<String, Output>,
+    /// The outputs Terraform still evaluates after a failed create, because they do not depend
+    /// on the resource that failed (a constant, a variable); from the first retry on they appear
+    /// in `status.atProvider.outputs` and the connection secret. Default: none, as for an EKS
+    /// module whose outputs all come from the cluster. Handle-level only.
+    pub outputs_after_failure: Option<Vec<String>>,
 }
 
 impl Script {
@@ -122,6 +127,12 @@ impl Script {
     /// Sets [`stuck_create_pending`](Self::stuck_create_pending).
     pub fn stuck_create_pending(mut self) -> Self {
         self.stuck_create_pending = Some(true);
+        self
+    }
+
+    /// Sets [`outputs_after_failure`](Self::outputs_after_failure).
+    pub fn outputs_after_failure<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.outputs_after_failure = Some(names.into_iter().map(Into::into).collect());
         self
     }
 
@@ -204,6 +215,7 @@ impl Script {
         pick(&mut self.reapply_error, &over.reapply_error);
         pick(&mut self.destroy_error, &over.destroy_error);
         pick(&mut self.stuck_create_pending, &over.stuck_create_pending);
+        pick(&mut self.outputs_after_failure, &over.outputs_after_failure);
         self.outputs
             .extend(over.outputs.iter().map(|(k, v)| (k.clone(), v.clone())));
         self
@@ -221,6 +233,7 @@ impl Script {
             destroy_error: error(&self.destroy_error),
             stuck_create_pending: self.stuck_create_pending.unwrap_or(false),
             outputs: self.outputs.clone(),
+            outputs_after_failure: self.outputs_after_failure.clone().unwrap_or_default(),
         }
     }
 }
@@ -236,6 +249,7 @@ pub(crate) struct Resolved {
     pub destroy_error: Option<String>,
     pub stuck_create_pending: bool,
     pub outputs: BTreeMap<String, Output>,
+    pub outputs_after_failure: Vec<String>,
 }
 
 /// Which Workspace a script set through the handle applies to.
