@@ -5,7 +5,8 @@
 #
 # 1. tools/k8sbins/build.sh builds Kubernetes v1.36.3 from the Go module proxy, or reuses its
 #    cache, and prints the binaries' directory: exported as KUBEBUILDER_ASSETS. Likewise
-#    tools/capibins/build.sh for Cluster API v1.14.2 (its manager and clusterctl): CAPI_ASSETS.
+#    tools/capibins/build.sh for Cluster API v1.14.2 (its manager and clusterctl): CAPI_ASSETS,
+#    and tools/tfbins/build.sh for provider-terraform v1.1.1 and OpenTofu v1.10.10: TFBINS_ASSETS.
 # 2. CAPT_REQUIRE_APISERVER=1: a test that needs the API server and cannot start it fails (it
 #    would anyway; this makes the message say the setup is broken).
 # 3. CAPT_TEST_RUN_DIR: every control plane the tests start keeps its data, certificates and logs
@@ -27,19 +28,26 @@ export KUBEBUILDER_ASSETS
 # The real Cluster API core manager and clusterctl (tests/capi.rs).
 CAPI_ASSETS=$(tools/capibins/build.sh)
 export CAPI_ASSETS
+# The real provider-terraform running OpenTofu (tests/provider_terraform.rs).
+TFBINS_ASSETS=$(tools/tfbins/build.sh)
+export TFBINS_ASSETS
 export CAPT_REQUIRE_APISERVER=1
 run_dir=$(mktemp -d "${TMPDIR:-/tmp}/capt-test-run.XXXXXX")
 export CAPT_TEST_RUN_DIR=$run_dir
-echo "hack/test.sh: KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS CAPI_ASSETS=$CAPI_ASSETS CAPT_TEST_RUN_DIR=$run_dir"
+echo "hack/test.sh: KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS CAPI_ASSETS=$CAPI_ASSETS TFBINS_ASSETS=$TFBINS_ASSETS CAPT_TEST_RUN_DIR=$run_dir"
 
 # Pids of processes whose command line contains the run directory (etcd's --data-dir,
-# kube-apiserver's --cert-dir, kube-controller-manager's --kubeconfig all do). Reads /proc
-# directly: no dependency on procps, and no helper process whose own arguments would match.
+# kube-apiserver's --cert-dir, kube-controller-manager's --kubeconfig all do), or whose
+# environment points KUBE_CONFIG_PATH into it (provider-terraform and the OpenTofu it runs, which
+# take no such argument). Reads /proc directly: no dependency on procps, and no helper process
+# whose own arguments would match.
 leftovers() {
-  local proc cmdline
+  local proc cmdline environ
   for proc in /proc/[0-9]*; do
-    cmdline=$(tr '\0' ' ' <"$proc/cmdline" 2>/dev/null) || continue
-    if [[ $cmdline == *"$run_dir"* ]]; then
+    # Braces, so that 2>/dev/null also covers a process that is gone before `<` opens its file.
+    cmdline=$({ tr '\0' ' ' <"$proc/cmdline"; } 2>/dev/null) || continue
+    environ=$({ tr '\0' '\n' <"$proc/environ"; } 2>/dev/null) || environ=
+    if [[ $cmdline == *"$run_dir"* || $environ == *"KUBE_CONFIG_PATH=$run_dir"* ]]; then
       echo "${proc#/proc/}"
     fi
   done
@@ -61,7 +69,7 @@ if [ -n "$pids" ]; then
   kill -KILL $pids 2>/dev/null || true
   status=1
 else
-  echo "hack/test.sh: OK: no etcd, kube-apiserver or kube-controller-manager outlived the tests"
+  echo "hack/test.sh: OK: no etcd, kube-apiserver, kube-controller-manager or provider-terraform outlived the tests"
 fi
 
 if [ "${CAPT_TEST_KEEP:-}" = 1 ]; then

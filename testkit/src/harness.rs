@@ -58,6 +58,9 @@ pub struct PlaneOptions {
     /// Run the real Cluster API core manager ([`crate::capi`], binaries from `CAPI_ASSETS`).
     /// Default false.
     pub cluster_api: bool,
+    /// Run the real provider-terraform with OpenTofu ([`crate::provider_terraform`], binaries
+    /// from `TFBINS_ASSETS`). Default false.
+    pub provider_terraform: bool,
 }
 
 impl PlaneOptions {
@@ -65,6 +68,14 @@ impl PlaneOptions {
     pub fn with_cluster_api() -> Self {
         Self {
             cluster_api: true,
+            ..Self::default()
+        }
+    }
+
+    /// The defaults plus the real provider-terraform.
+    pub fn with_provider_terraform() -> Self {
+        Self {
+            provider_terraform: true,
             ..Self::default()
         }
     }
@@ -83,6 +94,7 @@ impl Default for PlaneOptions {
             extra_apiserver_args: Vec::new(),
             eks_authenticator: true,
             cluster_api: false,
+            provider_terraform: false,
         }
     }
 }
@@ -365,6 +377,20 @@ impl TestControlPlane {
             plane.processes.push(manager);
             plane.crds.extend(crds);
             plane.cluster_api = Some(assets);
+        }
+        if options.provider_terraform {
+            let assets = crate::provider_terraform::ProviderTerraformAssets::from_env()?;
+            let (provider, crds) = crate::provider_terraform::start(
+                &client,
+                &dir,
+                &plane.kubeconfig_path,
+                &assets,
+                options.start_timeout,
+            )
+            .await?
+            .into_parts();
+            plane.processes.push(provider);
+            plane.crds.extend(crds);
         }
         // A process that died in the meantime (a bad flag makes kube-controller-manager exit at
         // once) should fail the start, not a test later on.

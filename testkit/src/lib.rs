@@ -47,6 +47,7 @@ pub mod kubeconfig;
 pub mod namespace;
 pub mod pki;
 mod process;
+pub mod provider_terraform;
 pub mod rbac;
 pub mod simulator;
 pub mod util;

@@ -66,9 +66,21 @@ pub(crate) struct ManagedProcess {
 impl ManagedProcess {
     /// Starts `program args` with stdout and stderr appended to `log`.
     pub(crate) fn spawn(name: &'static str, program: &Path, args: &[String], log: &Path) -> Result<Self> {
+        Self::spawn_with_env(name, program, args, &[], log)
+    }
+
+    /// As [`spawn`](Self::spawn), with `env` added to (or replacing in) the inherited environment.
+    pub(crate) fn spawn_with_env(
+        name: &'static str,
+        program: &Path,
+        args: &[String],
+        env: &[(&str, std::ffi::OsString)],
+        log: &Path,
+    ) -> Result<Self> {
         let out = File::create(log).map_err(|e| Error::io("create log file", log, e))?;
         let err = out.try_clone().map_err(|e| Error::io("open log file", log, e))?;
         let mut cmd = Command::new(program);
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
         cmd.args(args)
             .stdin(Stdio::null())
             .stdout(out)
@@ -141,11 +153,11 @@ impl ManagedProcess {
         }
     }
 
-    /// Kills the process and reaps it.
+    /// Kills the process and its process group, and reaps it.
     ///
     /// `SIGKILL` straight away: the data is thrown away, so a graceful shutdown would only cost
-    /// time (kube-apiserver drains for seconds on `SIGTERM`). The children do not fork, so killing
-    /// the process is killing the group.
+    /// time (kube-apiserver drains for seconds on `SIGTERM`). The group, because provider-terraform
+    /// runs OpenTofu as children, which must die with it as in a container.
     pub(crate) fn kill(&self) {
         // `try_lock` because this also runs from an `atexit` hook, where blocking is not an option.
         let mut child = match self.child.try_lock() {
@@ -154,6 +166,14 @@ impl ManagedProcess {
             Err(std::sync::TryLockError::WouldBlock) => return,
         };
         if matches!(child.try_wait(), Ok(None)) {
+            // The child leads its own group (`process_group(0)`): its pid is the group id.
+            if let Ok(group) = libc::pid_t::try_from(self.pid) {
+                // SAFETY: kill(2) with a negative pid signals that process group; no memory
+                // is involved.
+                unsafe {
+                    libc::kill(-group, libc::SIGKILL);
+                }
+            }
             let _ = child.kill();
             let _ = child.wait();
         }

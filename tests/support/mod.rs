@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses part of it
 
+pub mod terraform;
 pub mod world;
 
 use std::time::Duration;
@@ -25,11 +26,19 @@ impl Operator {
     /// Starts an operator watching `namespace` (health checks every 2 s) and waits until its
     /// caches have synced.
     pub async fn start(client: Client, namespace: &str) -> Operator {
-        let config = Config {
-            namespace: Some(namespace.to_owned()),
-            health_interval: Duration::from_secs(2),
-            ..Config::default()
-        };
+        Self::start_with(
+            client,
+            Config {
+                namespace: Some(namespace.to_owned()),
+                health_interval: Duration::from_secs(2),
+                ..Config::default()
+            },
+        )
+        .await
+    }
+
+    /// Starts an operator with `config` and waits until its caches have synced.
+    pub async fn start_with(client: Client, config: Config) -> Operator {
         let mut running = controller::spawn(Runtime::new(client), config);
         let synced = tokio::time::timeout(TIMEOUT, running.ready())
             .await
