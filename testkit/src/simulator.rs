@@ -34,8 +34,11 @@
 //! [`SimulatorConfig::namespace`] and [`SimulatorConfig::label_selector`] when tests share a plane.
 //!
 //! Not simulated: `managementPolicies`, `deletionPolicy: Orphan`, pausing, ProviderConfig
-//! resolution (a missing ProviderConfig does not fail), Kubernetes Events, the poll jitter, a
-//! failed create that leaves nothing in the Terraform state (its retries stay `create failed`).
+//! resolution (a missing ProviderConfig does not fail), Kubernetes Events, timing (the poll and its
+//! jitter, crossplane's backoff, the hourly resync), a failed create that leaves nothing in the
+//! Terraform state (its retries stay `create failed`), `observe failed` errors (`terraform init`,
+//! the backend, module sources), and Terraform's state lock, which a run killed mid-apply leaves
+//! held (`tests/provider_terraform_restart.rs` shows that with the real provider).
 //!
 //! `tests/provider_terraform.rs` drives the same scenarios through this simulator and through
 //! the real provider-terraform running OpenTofu, and fails when they differ in anything the
