@@ -60,7 +60,10 @@ async fn a_control_plane_reaches_ready_on_what_the_provider_wrote() {
             "cluster_certificate_authority_data",
             "cluster_endpoint",
             "cluster_name",
-            "cluster_version"
+            "cluster_version",
+            "note_heredoc",
+            "note_indented",
+            "note_quoted"
         ]
     );
     // And the kubeconfig built from it authenticates with the EKS token.
@@ -86,6 +89,23 @@ async fn a_control_plane_reaches_ready_on_what_the_provider_wrote() {
             .is_some(),
         "Terraform state is in the test API server"
     );
+    w.finish().await;
+}
+
+/// A value full of HCL syntax, substituted into the module's own text (a quoted string, a heredoc,
+/// an indented heredoc), reaches OpenTofu exactly: rendering escaped it for where it sits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_with_hcl_syntax_reaches_opentofu_intact() {
+    let w = World::new(plane().await, "tf-escape", WorkspaceApi::Namespaced).await;
+    let note = "he said \"hi\" in C:\\temp, ${var.x} %{ if y } $${z} $$${w} 100%{\nEOT\n  EOT\n\tdone";
+    let strategy = json!({"backoff": {"initialDelay": "1h", "maxDelay": "1h"}});
+    w.control_plane_with("tfesc", &[("note", note)], strategy).await;
+    let cp = w.wait_state("tfesc-cp", "Ready").await;
+    let status = cp.status.unwrap();
+    let outputs = &status.workspace_status.unwrap().at_provider.unwrap()["outputs"];
+    assert_eq!(outputs["note_quoted"], note);
+    assert_eq!(outputs["note_heredoc"], format!("{note}\n"));
+    assert_eq!(outputs["note_indented"], format!("{note}\n"));
     w.finish().await;
 }
 

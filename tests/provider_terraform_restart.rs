@@ -38,7 +38,7 @@ async fn a_provider_killed_mid_create_is_healed_and_a_stale_lock_goes_to_the_use
     let w = World::new(&plane, "tf-restart", WorkspaceApi::Namespaced).await;
     let started = jiff::Timestamp::now();
     let fast = json!({"maxRetries": 3, "backoff": {"initialDelay": "1s", "maxDelay": "2s"}});
-    w.control_plane_with("tfcut", false, 20, fast).await;
+    w.control_plane_with("tfcut", &[("delay", "20")], fast).await;
     let name = "tfcut-cp-eks-controlplane";
 
     // The create is running: crossplane set the pending annotation and OpenTofu sleeps in the

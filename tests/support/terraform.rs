@@ -73,6 +73,23 @@ output "cluster_version" {{
     )
 }
 
+/// Outputs of the template's module that hold the tag `note` as the module text carries it.
+const NOTE_OUTPUTS: &str = r#"
+output "note_quoted" {
+  value = "${tags_note}"
+}
+output "note_heredoc" {
+  value = <<EOT
+${tags_note}
+EOT
+}
+output "note_indented" {
+  value = <<-EOT
+    ${tags_note}
+    EOT
+}
+"#;
+
 /// The Workspace spec both halves of the fidelity test use, and templates render into.
 pub fn workspace_spec(plane: &TestControlPlane, api: WorkspaceApi, vars: Value) -> Value {
     let provider_config = match api {
@@ -120,16 +137,25 @@ impl<'p> World<'p> {
         )
         .await;
         super::create_token_credentials(&admin, ns.name()).await;
-        let template = json!({
-            "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1",
-            "kind": "WorkspaceTemplate",
-            "metadata": {"name": "eks"},
-            "spec": {"template": {"spec": workspace_spec(plane, api, json!([
+        let mut spec = workspace_spec(
+            plane,
+            api,
+            json!([
                 {"key": "cluster_name", "value": "${cluster_name}"},
                 {"key": "kubernetes_version", "value": "${kubernetes_version}"},
                 {"key": "fail", "value": "${tags_fail}"},
                 {"key": "delay", "value": "${tags_delay}"},
-            ]))}},
+            ]),
+        );
+        // The tag `note` lands in the module's own text, in a quoted string and in heredocs: what
+        // OpenTofu reads back is what rendering made of it.
+        let module = spec["forProvider"]["module"].as_str().unwrap().to_owned();
+        spec["forProvider"]["module"] = Value::String(module + NOTE_OUTPUTS);
+        let template = json!({
+            "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1",
+            "kind": "WorkspaceTemplate",
+            "metadata": {"name": "eks"},
+            "spec": {"template": {"spec": spec}},
         });
         Api::<capt_controlplane::api::WorkspaceTemplate>::namespaced(admin.clone(), ns.name())
             .create(&PostParams::default(), &serde_json::from_value(template).unwrap())
@@ -168,12 +194,13 @@ impl<'p> World<'p> {
     /// hour, so what the provider does is seen without a recovery action in the way.
     pub async fn control_plane(&self, name: &str, fail: bool) {
         let strategy = json!({"backoff": {"initialDelay": "1h", "maxDelay": "1h"}});
-        self.control_plane_with(name, fail, 0, strategy).await;
+        let fail = fail.to_string();
+        self.control_plane_with(name, &[("fail", &fail)], strategy).await;
     }
 
-    /// [`control_plane`](Self::control_plane) whose apply sleeps `delay` seconds, with
-    /// `recovery_strategy`.
-    pub async fn control_plane_with(&self, name: &str, fail: bool, delay: u32, recovery_strategy: Value) {
+    /// [`control_plane`](Self::control_plane) with `tags` over the defaults (`fail` false,
+    /// `delay` 0 seconds, `note` plain) and `recovery_strategy`.
+    pub async fn control_plane_with(&self, name: &str, tags: &[(&str, &str)], recovery_strategy: Value) {
         let clusters = Api::<DynamicObject>::namespaced_with(
             self.admin.clone(),
             self.name(),
@@ -211,10 +238,11 @@ impl<'p> World<'p> {
                     region: "eu-west-1".into(),
                     ..Default::default()
                 }),
-                additional_tags: BTreeMap::from([
-                    ("fail".to_owned(), fail.to_string()),
-                    ("delay".to_owned(), delay.to_string()),
-                ]),
+                additional_tags: [("fail", "false"), ("delay", "0"), ("note", "plain")]
+                    .iter()
+                    .chain(tags)
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect::<BTreeMap<_, _>>(),
                 recovery_strategy: Some(
                     serde_json::from_value::<RecoveryStrategy>(recovery_strategy).unwrap(),
                 ),

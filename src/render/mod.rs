@@ -6,17 +6,41 @@
 //!
 //! - only **string values** are rewritten (never keys, never serialized text), so any value is safe;
 //! - `${name}` is replaced by the variable `name`; names are `[A-Za-z_][A-Za-z0-9_]*`;
-//! - `$${...}` is an escape for Terraform's own interpolation and renders as `${...}`;
-//! - a `${...}` that is not a valid name (Terraform's `${var.region}`, say) is left as it is, since
-//!   it is Terraform's, not ours;
+//! - inside an inline module (`forProvider.module` with `source: Inline`) the value is escaped for
+//!   the HCL (or Terraform JSON) context the placeholder sits in ([`inline`]), so the module stays
+//!   valid and the value arrives intact;
+//! - a `${...}` that is not a valid name (Terraform's `${var.region}`, `${ item }`) is left as it
+//!   is, since it is Terraform's, not ours;
+//! - `$${...}` is left as it is, as upstream left it: Terraform reads it as the literal text
+//!   `${...}`. Terraform's own interpolation needs no escape (`${var.cluster_name}` is not a
+//!   placeholder name); a bare one, such as a `for` loop's `${item}`, is written `${ item }`;
 //! - every placeholder without a value is reported by name, all at once, and nothing is rendered.
+//!
+//! ```
+//! # use std::collections::BTreeMap;
+//! # use capt_controlplane::render::render;
+//! let template = serde_json::json!({"forProvider": {
+//!     "source": "Inline",
+//!     "module": "locals {\n  name = \"${cluster_name}\"\n  id   = \"${var.id}-$${literal}\"\n}\n",
+//! }});
+//! let vars = BTreeMap::from([("cluster_name".to_owned(), r#"say "hi""#.to_owned())]);
+//! let out = render(&template, &vars).unwrap();
+//! assert_eq!(
+//!     out["forProvider"]["module"],
+//!     "locals {\n  name = \"say \\\"hi\\\"\"\n  id   = \"${var.id}-$${literal}\"\n}\n"
+//! );
+//! ```
 //!
 //! [`render`] is deterministic, so [`spec_hash`] of its output tells whether a Workspace must be
 //! updated.
 
+mod inline;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
+
+pub use inline::InlineFormat;
 
 /// The variable every template may use: the name of the Workspace being rendered.
 pub const WORKSPACE_NAME: &str = "WORKSPACE_NAME";
@@ -46,14 +70,34 @@ pub fn placeholders(template: &Value) -> BTreeSet<String> {
 
 fn walk(value: &Value, vars: &BTreeMap<String, String>, missing: &mut BTreeSet<String>) -> Value {
     match value {
-        Value::String(s) => Value::String(substitute(s, vars, missing)),
+        Value::String(s) => Value::String(substitute(s, None, vars, missing)),
         Value::Array(items) => Value::Array(items.iter().map(|v| walk(v, vars, missing)).collect()),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), walk(v, vars, missing)))
-                .collect(),
-        ),
+        Value::Object(map) => {
+            let format = inline_format(map);
+            Value::Object(
+                map.iter()
+                    .map(|(k, v)| match (k.as_str(), v, format) {
+                        ("module", Value::String(s), Some(format)) => (
+                            k.clone(),
+                            Value::String(substitute(s, Some(format), vars, missing)),
+                        ),
+                        _ => (k.clone(), walk(v, vars, missing)),
+                    })
+                    .collect(),
+            )
+        }
         other => other.clone(),
+    }
+}
+
+/// The syntax of `forProvider.module` when `map` is a `forProvider` with an inline module.
+fn inline_format(map: &serde_json::Map<String, Value>) -> Option<InlineFormat> {
+    if map.get("source").and_then(Value::as_str) != Some("Inline") {
+        return None;
+    }
+    match map.get("inlineFormat").and_then(Value::as_str) {
+        Some("JSON") => Some(InlineFormat::Json),
+        _ => Some(InlineFormat::Hcl),
     }
 }
 
@@ -63,42 +107,78 @@ fn is_name(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Substitutes one string value.
-fn substitute(s: &str, vars: &BTreeMap<String, String>, missing: &mut BTreeSet<String>) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..at]);
-        let tail = &rest[at..];
-        if let Some(escaped) = tail.strip_prefix("$${") {
-            // `$${...}` is Terraform's: emit `${` and carry on after it.
-            out.push_str("${");
-            rest = escaped;
-        } else if let Some(body) = tail.strip_prefix("${") {
-            match body.find('}') {
-                Some(end) if is_name(&body[..end]) => {
-                    let name = &body[..end];
-                    match vars.get(name) {
-                        Some(value) => out.push_str(value),
-                        None => {
-                            missing.insert(name.to_owned());
-                            out.push_str(&tail[..end + 3]);
-                        }
-                    }
-                    rest = &body[end + 1..];
-                }
-                _ => {
-                    // Not ours (e.g. `${var.region}`): keep it verbatim.
-                    out.push_str("${");
-                    rest = body;
-                }
+/// A part of a string value: text, or a placeholder of ours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Piece<'a> {
+    /// Text, kept as it is; it includes `$${...}` and Terraform's own `${...}`.
+    Text(&'a str),
+    /// `${name}`, with `raw` its text.
+    Placeholder { name: &'a str, raw: &'a str },
+}
+
+/// Splits `s` into text and placeholders.
+fn pieces(s: &str) -> Vec<Piece<'_>> {
+    let mut out = Vec::new();
+    let (mut text_start, mut i) = (0, 0);
+    while let Some(found) = s[i..].find('$') {
+        let at = i + found;
+        let tail = &s[at..];
+        if tail.starts_with("$${") {
+            // Terraform's escape: text, and nothing in it is ours.
+            i = at + 3;
+            continue;
+        }
+        if let Some(body) = tail.strip_prefix("${")
+            && let Some(end) = body.find('}')
+            && is_name(&body[..end])
+        {
+            if text_start < at {
+                out.push(Piece::Text(&s[text_start..at]));
             }
-        } else {
-            out.push('$');
-            rest = &tail[1..];
+            out.push(Piece::Placeholder {
+                name: &body[..end],
+                raw: &tail[..end + 3],
+            });
+            i = at + end + 3;
+            text_start = i;
+            continue;
+        }
+        i = at + 1;
+    }
+    if text_start < s.len() {
+        out.push(Piece::Text(&s[text_start..]));
+    }
+    out
+}
+
+/// Substitutes one string value; `module` says it is an inline module of that syntax.
+fn substitute(
+    s: &str,
+    module: Option<InlineFormat>,
+    vars: &BTreeMap<String, String>,
+    missing: &mut BTreeSet<String>,
+) -> String {
+    let pieces = pieces(s);
+    let mut value_of = |name: &str| {
+        let value = vars.get(name).cloned();
+        if value.is_none() {
+            missing.insert(name.to_owned());
+        }
+        value
+    };
+    if let Some(format) = module {
+        return inline::substitute(&pieces, format, value_of);
+    }
+    let mut out = String::with_capacity(s.len());
+    for piece in &pieces {
+        match piece {
+            Piece::Text(text) => out.push_str(text),
+            Piece::Placeholder { name, raw } => match value_of(name) {
+                Some(value) => out.push_str(&value),
+                None => out.push_str(raw),
+            },
         }
     }
-    out.push_str(rest);
     out
 }
 
@@ -160,12 +240,19 @@ mod tests {
 
     #[test]
     fn escapes_and_terraform_interpolation_are_left_for_terraform() {
-        let template =
-            json!({"m": "name = \"$${var.cluster_name}\" tags = ${var.tags} cost=$5 ${WORKSPACE_NAME}"});
+        // `$${x}` stays, as upstream left it: Terraform reads it as the literal `${x}`, even when
+        // `x` is one of our names.
+        let template = json!({"m": "name = \"${var.cluster_name}\" lit = \"$${WORKSPACE_NAME}\" \
+                                     tags = ${var.tags} each = ${ item } cost=$5 ${WORKSPACE_NAME}"});
         let out = render(&template, &vars(&[(WORKSPACE_NAME, "prod-eks")])).unwrap();
         assert_eq!(
             out["m"],
-            "name = \"${var.cluster_name}\" tags = ${var.tags} cost=$5 prod-eks"
+            "name = \"${var.cluster_name}\" lit = \"$${WORKSPACE_NAME}\" \
+             tags = ${var.tags} each = ${ item } cost=$5 prod-eks"
+        );
+        assert_eq!(
+            placeholders(&template),
+            BTreeSet::from([WORKSPACE_NAME.to_owned()])
         );
     }
 
