@@ -845,6 +845,83 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A template the Workspace API would refuse (upstream's top-level `module`) says so on itself,
+/// with a Warning event, before any control plane uses it; fixed, it is checked again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_the_workspace_api_refuses_is_flagged_before_anyone_uses_it() {
+    let w = World::new("tplcheck").await;
+    let templates: Api<capt_controlplane::api::WorkspaceTemplate> =
+        Api::namespaced(w.admin.clone(), w.name());
+    let upstream_mistake = json!({
+        "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1",
+        "kind": "WorkspaceTemplate",
+        "metadata": {"name": "flat"},
+        "spec": {"template": {"spec": {
+            "providerConfigRef": {"kind": "ClusterProviderConfig", "name": "default"},
+            "forProvider": {"source": "Inline", "module": "locals {}"},
+            "module": "locals { name = \"${cluster_name}\" }",
+        }}},
+    });
+    templates
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(upstream_mistake).unwrap(),
+        )
+        .await
+        .unwrap();
+    let valid = |generation: i64, status: &'static str| {
+        move |t: &capt_controlplane::api::WorkspaceTemplate| {
+            t.status.as_ref().is_some_and(|s| {
+                s.conditions.iter().any(|c| {
+                    c.type_ == "Valid" && c.status == status && c.observed_generation == Some(generation)
+                })
+            })
+        }
+    };
+    let refused = capt_testkit::wait_for_object(&templates, "flat", TIMEOUT, valid(1, "False"))
+        .await
+        .unwrap();
+    let verdict = refused
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Valid")
+        .unwrap();
+    assert_eq!(verdict.reason, "WorkspaceRejected");
+    assert!(verdict.message.contains("module"), "{}", verdict.message);
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(w.admin.clone(), w.name());
+    let warned = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .any(|e| {
+            e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("flat")
+                && e.type_.as_deref() == Some("Warning")
+                && e.reason.as_deref() == Some("WorkspaceRejected")
+        });
+    assert!(warned, "a Warning event on the template");
+
+    // Fixed: the new generation is checked and accepted.
+    templates
+        .patch(
+            "flat",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Json::<()>(
+                serde_json::from_value(json!([{"op": "remove", "path": "/spec/template/spec/module"}]))
+                    .unwrap(),
+            ),
+        )
+        .await
+        .unwrap();
+    capt_testkit::wait_for_object(&templates, "flat", TIMEOUT, valid(2, "True"))
+        .await
+        .unwrap();
+    w.finish().await;
+}
+
 /// `--log-format text` into a file (a pipe, a log collector): plain text, no colour codes, which
 /// would be noise there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

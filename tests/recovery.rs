@@ -302,27 +302,27 @@ async fn a_forged_ready_status_is_not_trusted() {
 
 /// Item 4: a Workspace the API server refuses is a configuration error, said on the apply (a
 /// condition and a Warning) and on the control plane (Failed, with the server's message), and not
-/// retried every 10 s. A template change tries again.
+/// retried every 10 s. A template change tries again. Both kinds of refusal: a field the schema
+/// does not declare (server-side apply answers HTTP 500 for it) and a value it does not allow (422).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_workspace_the_api_server_refuses_fails_with_its_message() {
     let w = World::new("refused").await;
-    // `source` must be Remote, Inline or Flux: the Workspace CRD refuses anything else.
-    let template = |source: &str| {
-        json!({
-            "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1",
-            "kind": "WorkspaceTemplate",
-            "metadata": {"name": "eks"},
-            "spec": {"template": {"spec": {
-                "providerConfigRef": {"kind": "ClusterProviderConfig", "name": "default"},
-                "forProvider": {"source": source, "module": "# ${cluster_name}"},
-            }}},
-        })
-    };
+    // Upstream's mistake: `module` beside `forProvider` instead of inside it.
+    let unknown_field = json!({
+        "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1",
+        "kind": "WorkspaceTemplate",
+        "metadata": {"name": "eks"},
+        "spec": {"template": {"spec": {
+            "providerConfigRef": {"kind": "ClusterProviderConfig", "name": "default"},
+            "forProvider": {"source": "Inline", "module": "# ${cluster_name}"},
+            "module": "# ${cluster_name}",
+        }}},
+    });
     let templates = Api::<capt_controlplane::api::WorkspaceTemplate>::namespaced(w.admin.clone(), w.name());
     templates
         .create(
             &PostParams::default(),
-            &serde_json::from_value(template("Nowhere")).unwrap(),
+            &serde_json::from_value(unknown_field).unwrap(),
         )
         .await
         .unwrap();
@@ -332,7 +332,33 @@ async fn a_workspace_the_api_server_refuses_fails_with_its_message() {
     let st = failed.status.as_ref().unwrap();
     assert_eq!(st.failure_reason.as_deref(), Some("WorkspaceRejected"));
     let message = st.failure_message.clone().unwrap_or_default();
-    assert!(message.contains("source"), "{message}");
+    assert!(message.contains(".spec.module"), "{message}");
+
+    // `source` must be Remote, Inline or Flux: the Workspace CRD refuses anything else.
+    templates
+        .patch(
+            "eks",
+            &PatchParams::default(),
+            &Patch::Json::<()>(
+                serde_json::from_value(json!([
+                    {"op": "remove", "path": "/spec/template/spec/module"},
+                    {"op": "replace", "path": "/spec/template/spec/forProvider/source", "value": "Nowhere"},
+                ]))
+                .unwrap(),
+            ),
+        )
+        .await
+        .unwrap();
+    let failed = w
+        .wait_cp("ref-cp", "Failed for the source", |cp| {
+            cp.status.as_ref().is_some_and(|s| {
+                s.state.as_deref() == Some("Failed")
+                    && s.failure_message.as_deref().is_some_and(|m| m.contains("source"))
+            })
+        })
+        .await;
+    let st = failed.status.as_ref().unwrap();
+    assert_eq!(st.failure_reason.as_deref(), Some("WorkspaceRejected"));
     let explained = cli::explain(&failed, jiff::Timestamp::now());
     assert!(explained.contains("WorkspaceRejected"), "{explained}");
     let apply = w

@@ -2,6 +2,9 @@
 //! upstream CAPT's shapes. A template holds a provider-terraform Workspace spec with `${var}`
 //! placeholders; an apply renders it with variables into one Workspace, after its waits are met.
 
+// clippy reads the repeated `type_ = "string"` of the printer columns as a duplicated attribute.
+#![allow(clippy::duplicated_attributes)]
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -26,6 +29,11 @@ use super::{WorkspaceTemplateReference, schema};
     label("cluster.x-k8s.io/v1beta1", "v1beta1"),
     label("cluster.x-k8s.io/v1beta2", "v1beta1"),
     label("cluster.x-k8s.io/provider", "control-plane-capt"),
+    printcolumn(
+        name = "Valid",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Valid\")].status"
+    ),
     printcolumn(name = "Workspace", type_ = "string", json_path = ".status.workspaceName"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     doc = "WorkspaceTemplate is a provider-terraform Workspace definition whose string values hold variable placeholders: a dollar sign and the variable name in braces."
@@ -68,14 +76,16 @@ pub struct WorkspaceTemplateMetadata {
     pub tags: BTreeMap<String, String>,
 }
 
-/// Status of a WorkspaceTemplate (kept for upstream compatibility).
+/// Status of a WorkspaceTemplate: upstream's fields, and condition `Valid`, the operator's check
+/// of the template against the Workspace API (docs/templates.md).
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkspaceTemplateStatusInfo {
     /// Name of a Workspace rendered from this template.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workspace_name: Option<String>,
-    /// Conditions.
+    /// Conditions: `Valid` says whether a Workspace rendered from the template (placeholders as
+    /// stand-ins) passes the Workspace API's validation, for the generation it names.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "schema::conditions")]
     pub conditions: Vec<Condition>,

@@ -391,8 +391,13 @@ async fn ensure_workspace(
 
 /// Whether the API server refused the object itself (its schema, its size, its name), which a
 /// retry of the same object cannot change, rather than failing to answer.
-fn is_refusal(status: &kube::core::Status) -> bool {
-    matches!(status.code, 400 | 413 | 422) || status.message.contains("request is too large")
+///
+/// A field the schema does not declare is refused by server-side apply with HTTP 500 ("failed to
+/// create typed patch object"), not 422: it is the object's fault all the same.
+pub(crate) fn is_refusal(status: &kube::core::Status) -> bool {
+    matches!(status.code, 400 | 413 | 422)
+        || status.message.contains("request is too large")
+        || status.message.starts_with("failed to create typed patch object")
 }
 
 /// Whether the API server already refused the render with this hash.

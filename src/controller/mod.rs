@@ -1,4 +1,5 @@
-//! The operator: kube-runtime controllers for CAPTControlPlanes and WorkspaceTemplateApplies.
+//! The operator: kube-runtime controllers for CAPTControlPlanes and WorkspaceTemplateApplies, and
+//! the WorkspaceTemplate checker.
 //!
 //! This is the only part of the crate that talks to the API server. Each reconciler observes
 //! facts, hands them to the pure core (state machine, graph, health, recovery, rendering) and
@@ -19,6 +20,7 @@ pub mod probe;
 pub mod reasons;
 pub mod run;
 pub mod status;
+pub mod template;
 
 pub use context::{Config, Context};
 pub use observe::Stores;

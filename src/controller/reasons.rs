@@ -50,6 +50,7 @@ pub mod reason {
     pub const UNRESOLVED_PLACEHOLDERS: &str = "UnresolvedPlaceholders";
     pub const TEMPLATE_NOT_FOUND: &str = "TemplateNotFound";
     pub const INVALID_TEMPLATE: &str = "InvalidTemplate";
+    pub const WORKSPACE_ACCEPTED: &str = "WorkspaceAccepted";
     pub const WAITING_FOR_SECRETS: &str = "WaitingForSecrets";
     pub const WAITING_FOR_WORKSPACES: &str = "WaitingForWorkspaces";
     pub const DEPENDENCIES_READY: &str = "DependenciesReady";

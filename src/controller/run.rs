@@ -1,5 +1,5 @@
-//! Wiring: the two controllers, their watches, and how a change to a watched object is mapped to
-//! the control plane or apply it concerns.
+//! Wiring: the controllers, their watches, and how a change to a watched object is mapped to the
+//! control plane or apply it concerns.
 
 use std::{future::Future, sync::Arc};
 
@@ -19,6 +19,7 @@ use tokio::sync::{broadcast, watch};
 
 use super::{
     APPLY_NAME_LABEL, APPLY_NAMESPACE_LABEL, CONTROLPLANE_LABEL, Config, Context, apply, controlplane,
+    template,
 };
 use crate::api::{
     CAPTControlPlane, CLUSTER_NAME_LABEL, DependencyKind, WorkspaceTemplate, WorkspaceTemplateApply, cluster,
@@ -304,6 +305,13 @@ pub async fn run(
         .run(apply::reconcile, apply::error_policy, ctx.clone())
         .for_each(|_| async {});
 
+    // --- WorkspaceTemplate checker ---
+    let template_controller = Controller::for_stream(templates.subscribe(), templates.store.clone())
+        .with_config(controller_config.clone())
+        .graceful_shutdown_on(shutdown.clone())
+        .run(template::reconcile, template::error_policy, ctx.clone())
+        .for_each(|_| async {});
+
     // --- CAPTControlPlane controller ---
     let cp_store = control_planes.store.clone();
     let cp_controller = Controller::for_stream(control_planes.subscribe(), cp_store.clone())
@@ -365,7 +373,7 @@ pub async fn run(
         );
     };
     tokio::select! {
-        _ = async { tokio::join!(apply_controller, cp_controller, readiness) } => {}
+        _ = async { tokio::join!(apply_controller, cp_controller, template_controller, readiness) } => {}
         () = caches => tracing::warn!("caches stopped"),
     }
     Ok(())
