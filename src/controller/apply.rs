@@ -111,7 +111,9 @@ pub fn desired_workspace(apply: &WorkspaceTemplateApply, spec: &Value, api: Work
     }))
 }
 
-/// Whether an existing Workspace was rendered by this apply.
+/// Whether an existing Workspace was rendered by this apply: by us (our ownerReference, or our
+/// labels for the cluster-scoped API), or by upstream CAPT from this very apply
+/// ([`rendered_by_upstream`]), which is how a live management cluster is adopted.
 fn is_ours(ws: &DynamicObject, apply: &WorkspaceTemplateApply, api: WorkspaceApi) -> bool {
     match api {
         WorkspaceApi::Namespaced => {
@@ -121,13 +123,35 @@ fn is_ours(ws: &DynamicObject, apply: &WorkspaceTemplateApply, api: WorkspaceApi
                 .any(|o| Some(&o.uid) == uid.as_ref() && o.controller == Some(true))
         }
         WorkspaceApi::ClusterScoped => {
-            ws.labels().get(APPLY_NAME_LABEL) == Some(&apply.name_any())
-                && ws.labels().get(APPLY_NAMESPACE_LABEL).map(String::as_str) == apply.namespace().as_deref()
+            (ws.labels().get(APPLY_NAME_LABEL) == Some(&apply.name_any())
+                && ws.labels().get(APPLY_NAMESPACE_LABEL).map(String::as_str) == apply.namespace().as_deref())
+                || rendered_by_upstream(ws, apply)
         }
     }
 }
 
-fn workspaces(ctx: &Context, namespace: &str) -> Api<DynamicObject> {
+/// Whether upstream CAPT created this cluster-scoped Workspace from this apply. Upstream labels
+/// and owns nothing, but its apply controller records what it created: `status.applied`, the
+/// Workspace's name, and the time, set right after the create. A Workspace that carries no
+/// apply's labels, was created no later than that time, and that this operator never applied
+/// (no `lastAppliedHash`) is the one upstream rendered. An apply of the same name in another
+/// namespace never got that far: upstream's create of a name already taken failed.
+fn rendered_by_upstream(ws: &DynamicObject, apply: &WorkspaceTemplateApply) -> bool {
+    let Some(st) = apply.status.as_ref() else {
+        return false;
+    };
+    let created_before_recorded = match (ws.creation_timestamp(), &st.last_applied_time) {
+        (Some(created), Some(recorded)) => created.0 <= recorded.0,
+        _ => false,
+    };
+    !ws.labels().contains_key(APPLY_NAME_LABEL)
+        && st.applied
+        && st.last_applied_hash.is_none()
+        && st.workspace_name.as_deref() == Some(ws.name_any().as_str())
+        && created_before_recorded
+}
+
+pub(crate) fn workspaces(ctx: &Context, namespace: &str) -> Api<DynamicObject> {
     let ar = ctx.config.workspace_api.api_resource();
     if ctx.config.workspace_api.is_namespaced() {
         Api::namespaced_with(ctx.client.clone(), namespace, &ar)
@@ -333,7 +357,23 @@ async fn ensure_workspace(
                             st.refused_hash = None;
                             st.last_applied_time = Some(now.clone());
                             st.last_applied_hash = Some(hash);
-                            tracing::info!(apply = %name, workspace = %ws_name, "workspace rendered and applied");
+                            if existing
+                                .as_ref()
+                                .is_some_and(|ws| rendered_by_upstream(ws, apply))
+                            {
+                                let note = format!(
+                                    "adopted Workspace {ws_name}, which upstream CAPT rendered from this apply"
+                                );
+                                tracing::info!(apply = %name, workspace = %ws_name, "{note}");
+                                super::events::publish(
+                                    ctx,
+                                    apply,
+                                    super::events::normal(reason::ADOPTED, note),
+                                )
+                                .await;
+                            } else {
+                                tracing::info!(apply = %name, workspace = %ws_name, "workspace rendered and applied");
+                            }
                         }
                         Err(kube::Error::Api(refusal)) if is_refusal(&refusal) => {
                             let msg = format!(
@@ -412,7 +452,7 @@ fn written_key(namespace: &str, name: &str) -> String {
 
 /// Renders the apply's template (read from the cache, which a template change updates before it
 /// wakes this apply), or says why it cannot.
-fn render_for(
+pub(crate) fn render_for(
     apply: &WorkspaceTemplateApply,
     ctx: &Context,
     namespace: &str,

@@ -58,7 +58,7 @@ use crate::{
     remedy::{self, Fixer, Remedy},
     render,
     state::{
-        AnyControlPlane, StateName,
+        AnyControlPlane, StateName, adoption,
         evidence::{self, ConfigurationFacts, Validation, ValidationFacts},
         invariants::{self, StateFacts},
     },
@@ -135,8 +135,8 @@ struct Pass<'a> {
     ready_hash: Option<String>,
     /// The apply spec hash the control plane was Ready with (stored in status).
     ready_spec_hash: Option<String>,
-    /// Warnings to publish after the status is written (besides one per transition).
-    warnings: Vec<kube::runtime::events::Event>,
+    /// Events to publish after the status is written (besides one per transition).
+    notices: Vec<kube::runtime::events::Event>,
     /// The dependency graph, built once per pass from the caches.
     built: &'a graph::BuiltGraph,
 }
@@ -916,7 +916,7 @@ impl Pass<'_> {
                     && let Some(still) = self.permanent_failure()
                 {
                     self.retry_consumed = true;
-                    self.warnings.push(events::warning(
+                    self.notices.push(events::warning(
                         reason::RETRY_REFUSED,
                         format!(
                             "retry refused: the configuration is unchanged and still invalid ({}: {}); \
@@ -949,6 +949,36 @@ impl Pass<'_> {
     fn desired_apply_hash(&self) -> String {
         let spec = desired_apply::spec(self.cp, &self.cluster_name);
         render::spec_hash(&serde_json::to_value(&spec).unwrap_or_default())
+    }
+
+    /// The render an adopted control plane is Ready with. When the Workspace upstream rendered
+    /// already holds what this operator renders from the apply, it is that render's hash, the one
+    /// the apply controller stamps on the Workspace when it adopts it, and nothing moves. When it
+    /// does not (upstream never re-rendered after a spec or template change), it is a value no
+    /// render has, so the re-render that follows shows as the update it is: Ready → Provisioning.
+    async fn adopted_render_hash(&self) -> Result<String> {
+        const NOT_RENDERED_HERE: &str = "rendered-by-upstream";
+        let (Some(applied), Some(cached)) = (&self.obs.apply, &self.obs.workspace_object) else {
+            return Ok(NOT_RENDERED_HERE.into());
+        };
+        let namespace = self.cp.namespace().unwrap_or_default();
+        let Ok(spec) = super::apply::render_for(applied, self.ctx, &namespace) else {
+            return Ok(NOT_RENDERED_HERE.into());
+        };
+        let desired = super::apply::desired_workspace(applied, &spec, self.ctx.config.workspace_api)?;
+        // The cache keeps no Workspace spec: read this one once.
+        let api = super::apply::workspaces(self.ctx, &namespace);
+        let Some(live) = api.get_opt(&cached.name_any()).await? else {
+            return Ok(NOT_RENDERED_HERE.into());
+        };
+        Ok(if render::holds(&live.data["spec"], &desired["spec"]) {
+            desired["metadata"]["annotations"][SPEC_HASH_ANNOTATION]
+                .as_str()
+                .unwrap_or(NOT_RENDERED_HERE)
+                .to_owned()
+        } else {
+            NOT_RENDERED_HERE.into()
+        })
     }
 
     /// Evidence for Ready→Provisioning: the apply spec differs from the one stored at Ready, or
@@ -1031,7 +1061,14 @@ async fn reconcile_live(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTCont
         &time,
     );
 
-    let machine = match AnyControlPlane::from_status(Some(&st), now) {
+    // Upstream CAPT left it Ready: read as Ready (the invariant check below still applies).
+    let adopted = adoption::left_ready_by_upstream(Some(&st));
+    let stored = if adopted {
+        Ok(AnyControlPlane::adopt_upstream_ready(&st, now))
+    } else {
+        AnyControlPlane::from_status(Some(&st), now)
+    };
+    let machine = match stored {
         Ok(m) => m,
         Err(unknown) => {
             let message = format!("{unknown}; fix or clear status.state to resume");
@@ -1091,10 +1128,12 @@ async fn reconcile_live(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTCont
         .invalid
         .extend(unresolved_placeholders(cp, &obs, &cluster_name));
 
+    // Upstream kept a time in `lastAppliedRevision`; an adopted control plane's is computed below.
     let ready_hash = st
         .workspace_template_status
         .as_ref()
-        .and_then(|w| w.last_applied_revision.clone());
+        .and_then(|w| w.last_applied_revision.clone())
+        .filter(|_| !adopted);
     let ready_spec_hash = st.ready_spec_hash.clone();
     let mut pass = Pass {
         cp,
@@ -1116,7 +1155,7 @@ async fn reconcile_live(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTCont
         held: None,
         ready_hash,
         ready_spec_hash,
-        warnings: Vec::new(),
+        notices: Vec::new(),
         built: &built,
     };
 
@@ -1137,6 +1176,16 @@ async fn reconcile_live(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTCont
             || pass.record.retried_at.is_some(),
     };
     let mut machine = match invariants::audit(machine.state(), &facts) {
+        None if adopted => {
+            pass.ready_spec_hash = Some(pass.desired_apply_hash());
+            pass.ready_hash = Some(pass.adopted_render_hash().await?);
+            tracing::info!(controlplane = %name, namespace = %cp.namespace().unwrap_or_default(), "adopted as Ready from upstream CAPT");
+            pass.notices.push(events::normal(
+                reason::ADOPTED,
+                "upstream CAPT left this control plane Ready; adopted as Ready, its Workspace and secrets kept".into(),
+            ));
+            machine
+        }
         None => machine,
         Some(reentry) => {
             tracing::warn!(
@@ -1144,7 +1193,7 @@ async fn reconcile_live(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTCont
                 stored = %reentry.stored(), reentered = %reentry.reentered(), why = reentry.why(),
                 "stored state does not hold"
             );
-            pass.warnings.push(events::warning(
+            pass.notices.push(events::warning(
                 reason::STORED_STATE_INCONSISTENT,
                 reentry.message(),
             ));
@@ -1203,11 +1252,11 @@ async fn reconcile_live(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTCont
         events::publish(ctx, cp, events::transition_event(t)).await;
     }
     let before = cp.status.as_ref().map_or(&[][..], |s| &s.conditions[..]);
-    for warning in events::condition_warnings(before, &st.conditions, reason::NEEDS_THE_USER)
+    for event in events::condition_warnings(before, &st.conditions, reason::NEEDS_THE_USER)
         .into_iter()
-        .chain(pass.warnings)
+        .chain(pass.notices)
     {
-        events::publish(ctx, cp, warning).await;
+        events::publish(ctx, cp, event).await;
     }
     Ok(Action::requeue(
         pass.requeue.unwrap_or(MAX_REQUEUE).min(MAX_REQUEUE),

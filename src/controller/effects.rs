@@ -140,7 +140,11 @@ pub fn secret_data(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
 
 /// Writes a Cluster API secret (`<cluster>-kubeconfig`, `<cluster>-user-kubeconfig`,
 /// `<cluster>-ca`) owned by the control plane, unless `existing` (as the caller just read it) is
-/// not ours. Writes only when the data, annotations, label or type differ.
+/// not ours. Writes only when a desired key, annotation or the label differs.
+///
+/// A secret's type cannot change, so one that upstream CAPT wrote (its CA secret is `Opaque`)
+/// keeps its type; keys another writer added (upstream's `ca.crt`) are left alone and are no
+/// reason to write.
 pub async fn ensure_cluster_secret(
     cp: &CAPTControlPlane,
     ctx: &Context,
@@ -150,6 +154,7 @@ pub async fn ensure_cluster_secret(
     desired: DesiredSecret,
 ) -> Result<SecretOutcome> {
     let namespace = cp.namespace().ok_or(Error::Incomplete("namespace"))?;
+    let mut type_ = kubeconfig::CLUSTER_SECRET_TYPE.to_owned();
     if let Some(existing) = existing {
         if !controlled_by(existing, cp) {
             return Ok(SecretOutcome::NotOwned);
@@ -159,13 +164,12 @@ pub async fn ensure_cluster_secret(
             .annotations
             .iter()
             .all(|(k, v)| existing.annotations().get(k) == Some(v));
-        if secret_data(existing) == desired.data
-            && labelled
-            && annotated
-            && existing.type_.as_deref() == Some(kubeconfig::CLUSTER_SECRET_TYPE)
-        {
+        let data = secret_data(existing);
+        let holds = desired.data.iter().all(|(k, v)| data.get(k) == Some(v));
+        if holds && labelled && annotated {
             return Ok(SecretOutcome::Ready);
         }
+        type_ = existing.type_.clone().unwrap_or_else(|| "Opaque".to_owned());
     }
     let owner = cp.controller_owner_ref(&()).ok_or(Error::Incomplete("uid"))?;
     let secret = Secret {
@@ -180,7 +184,7 @@ pub async fn ensure_cluster_secret(
             owner_references: Some(vec![owner]),
             ..Default::default()
         },
-        type_: Some(kubeconfig::CLUSTER_SECRET_TYPE.to_owned()),
+        type_: Some(type_),
         data: Some(
             desired
                 .data

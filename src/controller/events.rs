@@ -33,7 +33,18 @@ pub fn transition_event(t: &Transition) -> Event {
     }
 }
 
-/// A Warning about something that is not a transition.
+/// A Normal event about something that is not a transition.
+pub fn normal(reason: &str, note: String) -> Event {
+    Event {
+        type_: EventType::Normal,
+        reason: reason.to_owned(),
+        note: Some(truncate(note)),
+        action: "Reconcile".into(),
+        secondary: None,
+    }
+}
+
+/// A Warning event with `reason` and `note`.
 pub fn warning(reason: &str, note: String) -> Event {
     Event {
         type_: EventType::Warning,

@@ -51,6 +51,8 @@ pub mod reason {
     pub const TEMPLATE_NOT_FOUND: &str = "TemplateNotFound";
     pub const INVALID_TEMPLATE: &str = "InvalidTemplate";
     pub const WORKSPACE_ACCEPTED: &str = "WorkspaceAccepted";
+    /// A Workspace or control plane upstream CAPT left behind is now managed here, unchanged.
+    pub const ADOPTED: &str = "AdoptedFromUpstream";
     pub const WAITING_FOR_SECRETS: &str = "WaitingForSecrets";
     pub const WAITING_FOR_WORKSPACES: &str = "WaitingForWorkspaces";
     pub const DEPENDENCIES_READY: &str = "DependenciesReady";

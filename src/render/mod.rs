@@ -194,9 +194,38 @@ pub fn spec_hash(spec: &Value) -> String {
     format!("{hash:016x}")
 }
 
+/// Whether a stored spec holds every value of `rendered`: what the API server keeps of a spec
+/// is the rendered one plus the defaults its schema fills in, so extra fields do not count.
+pub fn holds(stored: &Value, rendered: &Value) -> bool {
+    match (stored, rendered) {
+        (Value::Object(have), Value::Object(want)) => want
+            .iter()
+            .all(|(key, value)| have.get(key).is_some_and(|h| holds(h, value))),
+        (Value::Array(have), Value::Array(want)) => {
+            have.len() == want.len() && have.iter().zip(want).all(|(h, w)| holds(h, w))
+        }
+        (have, want) => have == want,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stored_spec_holds_a_render_when_only_defaults_were_added() {
+        let rendered = json!({"forProvider": {"source": "Inline", "vars": [{"key": "a", "value": "1"}]}});
+        let defaulted = json!({"deletionPolicy": "Delete",
+            "forProvider": {"source": "Inline", "vars": [{"key": "a", "value": "1"}], "inlineFormat": "HCL"}});
+        assert!(holds(&defaulted, &rendered));
+        let changed = json!({"forProvider": {"source": "Inline", "vars": [{"key": "a", "value": "2"}]}});
+        assert!(!holds(&changed, &rendered));
+        let missing = json!({"forProvider": {"source": "Inline"}});
+        assert!(!holds(&missing, &rendered));
+        let longer =
+            json!({"forProvider": {"source": "Inline", "vars": [{"key": "a", "value": "1"}, {"key": "b"}]}});
+        assert!(!holds(&longer, &rendered));
+    }
     use proptest::prelude::*;
     use serde_json::json;
 

@@ -40,7 +40,8 @@
 //! # Run time
 //!
 //! A reconciler reads the stored `status.state` with [`AnyControlPlane::from_status`] (absent means
-//! Pending; an unknown name is an [`UnknownState`] error, never a panic), matches on it to get the
+//! Pending, unless upstream CAPT left the control plane Ready: [`adoption`]; an unknown name is an
+//! [`UnknownState`] error, never a panic), matches on it to get the
 //! typed value, makes at most the moves the facts allow, and writes the result back with
 //! [`AnyControlPlane::write_status`]. Every move appends an [`OperationRecord`] to the bounded
 //! history and is reported in [`Core::transitions`] so the caller can emit one event per move.
@@ -54,6 +55,7 @@
 //!
 //! Deletion is not a state: the finalizer handles it from any state.
 
+pub mod adoption;
 mod declare;
 pub mod evidence;
 pub mod invariants;
