@@ -171,6 +171,8 @@ pub async fn reconcile(apply: Arc<WorkspaceTemplateApply>, ctx: Arc<Context>) ->
             Cleanup::Done => {
                 finalizer::remove(&api, APPLY_FINALIZER, apply.as_ref()).await?;
                 ctx.written.forget(&written_key(&namespace, &apply.name_any()));
+                ctx.status_writes
+                    .forget(&written_key(&namespace, &apply.name_any()));
                 Ok(Action::await_change())
             }
             Cleanup::Waiting(action) => Ok(action),
@@ -419,8 +421,19 @@ async fn ensure_workspace(
     mirror_workspace(&mut st, existing.as_ref(), generation, &now)?;
     st.observed_generation = generation;
     if status::differs(apply.status.as_ref(), &st) {
+        let changed = status::changed_fields(apply.status.as_ref(), &st);
+        // Conditions alone (the Workspace's Ready and Synced mirrored as they move) may wait a
+        // little, to be written once; what a control plane reads (the render's hash, the
+        // generation observed, a refusal) is written at once.
+        if let Some(wait) = status::may_wait(&changed, &["conditions"], false, ctx.status_writes.since(&key))
+        {
+            tracing::debug!(apply = %name, fields = ?changed, ?wait, "status change waits");
+            return Ok(Action::requeue(wait.max(std::time::Duration::from_millis(100))));
+        }
+        tracing::debug!(apply = %name, fields = ?changed, "writing status");
         let written = status::apply(api, &name, &st).await?;
         ctx.written.record(&key, written.resource_version().as_deref());
+        ctx.status_writes.record(&key);
     }
     let before = apply.status.as_ref().map_or(&[][..], |s| &s.conditions[..]);
     for warning in super::events::condition_warnings(before, &st.conditions, reason::NEEDS_RECONFIGURATION) {

@@ -59,6 +59,8 @@ pub struct Context {
     pub stores: Stores,
     /// What this operator last wrote to each control plane and apply.
     pub written: Arc<WrittenVersions>,
+    /// When this operator last wrote each control plane's and apply's status.
+    pub status_writes: Arc<StatusWrites>,
     /// Failed endpoint probes in a row, per control plane.
     pub probe_streaks: Arc<ProbeStreaks>,
     /// True once every cache has synced. No pass decides anything before: a cache still filling
@@ -71,6 +73,34 @@ impl Context {
     /// Whether every cache has synced.
     pub fn synced(&self) -> bool {
         *self.synced.borrow()
+    }
+}
+
+/// When this operator last wrote the status of each control plane and apply: a change that moves
+/// nothing may wait a little after a write, so that a burst of observations costs one write
+/// ([`super::status::may_wait`]). In memory only: after a restart the first change is written at
+/// once, which is what no record means.
+#[derive(Debug, Default)]
+pub struct StatusWrites(Mutex<HashMap<String, std::time::Instant>>);
+
+impl StatusWrites {
+    /// Records a status write to `key`, now.
+    pub fn record(&self, key: &str) {
+        if let Ok(mut map) = self.0.lock() {
+            map.insert(key.to_owned(), std::time::Instant::now());
+        }
+    }
+
+    /// How long ago the last status write to `key` was, if there was one.
+    pub fn since(&self, key: &str) -> Option<Duration> {
+        self.0.lock().ok()?.get(key).map(|at| at.elapsed())
+    }
+
+    /// Forgets `key` (the object is gone).
+    pub fn forget(&self, key: &str) {
+        if let Ok(mut map) = self.0.lock() {
+            map.remove(key);
+        }
     }
 }
 

@@ -74,7 +74,14 @@ pub async fn reconcile(cp: Arc<CAPTControlPlane>, ctx: Arc<Context>) -> Result<A
     let _timer = ctx.metrics.reconcile_started("captcontrolplane");
     let namespace = cp.namespace().ok_or(Error::Incomplete("namespace"))?;
     let api: Api<CAPTControlPlane> = Api::namespaced(ctx.client.clone(), &namespace);
-    match finalizer::phase(&api, CONTROLPLANE_FINALIZER, cp.as_ref()).await? {
+    // A new control plane gets its finalizer and the apply name upstream documents in one write.
+    let apply_name = desired_apply::name(cp.as_ref());
+    let also = if cp.spec.workspace_template_apply_name.as_deref() == Some(apply_name.as_str()) {
+        Vec::new()
+    } else {
+        vec![json!({"op": "add", "path": "/spec/workspaceTemplateApplyName", "value": apply_name})]
+    };
+    match finalizer::phase_with(&api, CONTROLPLANE_FINALIZER, cp.as_ref(), also).await? {
         Phase::Apply => reconcile_live(&cp, &ctx, &api).await,
         Phase::Cleanup => match release(&cp, &ctx, &api).await? {
             Cleanup::Done => {
@@ -135,6 +142,9 @@ struct Pass<'a> {
     ready_hash: Option<String>,
     /// The apply spec hash the control plane was Ready with (stored in status).
     ready_spec_hash: Option<String>,
+    /// The generation the pass's own spec write gave the control plane (the endpoint), so the
+    /// status it writes observes it instead of costing a second write to say so.
+    spec_generation: Option<i64>,
     /// Events to publish after the status is written (besides one per transition).
     notices: Vec<kube::runtime::events::Event>,
     /// The dependency graph, built once per pass from the caches.
@@ -147,6 +157,12 @@ enum Step {
 }
 
 impl Pass<'_> {
+    fn spec_written(&mut self, generation: Option<i64>) {
+        if generation.is_some() {
+            self.spec_generation = generation.max(self.spec_generation);
+        }
+    }
+
     fn wake_at(&mut self, at: Timestamp) {
         let d = at
             .duration_since(self.now)
@@ -474,7 +490,9 @@ impl Pass<'_> {
         let ca = match kubeconfig::ca_pem(&conn) {
             Ok(ca) => ca,
             Err(e) => {
-                effects::ensure_spec_fields(self.cp, self.ctx, &self.obs.apply_name, Some(&ep)).await?;
+                self.spec_written(
+                    effects::ensure_spec_fields(self.cp, self.ctx, &self.obs.apply_name, Some(&ep)).await?,
+                );
                 self.endpoint = Some(ep.clone());
                 self.configure_problem = Some(("WaitingForCA", e.to_string()));
                 return Ok(ConfigurationFacts {
@@ -538,7 +556,7 @@ impl Pass<'_> {
                 None => Ok(SecretOutcome::Waiting),
             }
         };
-        let ((), kc, ca_out, user_out) = futures::try_join!(
+        let (spec_generation, kc, ca_out, user_out) = futures::try_join!(
             effects::ensure_spec_fields(self.cp, self.ctx, &self.obs.apply_name, Some(&ep)),
             kubeconfig_write,
             effects::ensure_cluster_secret(
@@ -558,6 +576,7 @@ impl Pass<'_> {
                 user
             ),
         )?;
+        self.spec_written(spec_generation);
         self.endpoint = Some(ep.clone());
         for (outcome, name) in [(&kc, &kc_name), (&ca_out, &ca_name), (&user_out, &user_name)] {
             if *outcome == SecretOutcome::NotOwned {
@@ -708,7 +727,9 @@ impl Pass<'_> {
                 {
                     return Ok(Step::Moved(m.into_failed(e).into()));
                 }
-                effects::ensure_spec_fields(self.cp, self.ctx, &self.obs.apply_name, None).await?;
+                let written =
+                    effects::ensure_spec_fields(self.cp, self.ctx, &self.obs.apply_name, None).await?;
+                self.spec_written(written);
                 effects::ensure_apply(
                     self.cp,
                     self.ctx,
@@ -1156,6 +1177,7 @@ async fn reconcile_live(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTCont
         ready_hash,
         ready_spec_hash,
         notices: Vec::new(),
+        spec_generation: None,
         built: &built,
     };
 
@@ -1245,11 +1267,24 @@ async fn reconcile_live(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTCont
         ctx.written.record(&key, written.resource_version().as_deref());
     }
     if status::differs(cp.status.as_ref(), &st) {
+        let changed = status::changed_fields(cp.status.as_ref(), &st);
+        let moved = !machine.core().transitions().is_empty()
+            || !pass.notices.is_empty()
+            || pass.record != record_before
+            || pass.spec_generation.is_some();
+        if let Some(wait) = status::may_wait(&changed, PROGRESS_FIELDS, moved, ctx.status_writes.since(&key))
+        {
+            // Written with whatever else changes meanwhile; its condition warnings with it.
+            tracing::debug!(controlplane = %name, fields = ?changed, ?wait, "status change waits");
+            return Ok(Action::requeue(wait.max(Duration::from_millis(100))));
+        }
+        tracing::debug!(controlplane = %name, fields = ?changed, "writing status");
         let written = status::apply(api, &name, &st).await?;
         ctx.written.record(&key, written.resource_version().as_deref());
+        ctx.status_writes.record(&key);
     }
-    for t in machine.core().transitions() {
-        events::publish(ctx, cp, events::transition_event(t)).await;
+    if let Some(moves) = events::pass_event(machine.core().transitions()) {
+        events::publish(ctx, cp, moves).await;
     }
     let before = cp.status.as_ref().map_or(&[][..], |s| &s.conditions[..]);
     for event in events::condition_warnings(before, &st.conditions, reason::NEEDS_THE_USER)
@@ -1262,6 +1297,19 @@ async fn reconcile_live(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTCont
         pass.requeue.unwrap_or(MAX_REQUEUE).min(MAX_REQUEUE),
     ))
 }
+
+/// Status fields whose change, in a pass that moves nothing, may wait for [`status::SETTLE`]: what
+/// a pass observes on the way (progress, the graph, conditions, the mirrored Workspace status,
+/// health). The contract's `ready`, `initialized` and `version`, the state, failures and the
+/// recovery record are written at once.
+const PROGRESS_FIELDS: &[&str] = &[
+    "progress",
+    "dependencyGraph",
+    "conditions",
+    "workspaceStatus",
+    "workspaceTemplateStatus",
+    "health",
+];
 
 /// The spec the user wrote: without the two fields the operator writes.
 fn user_spec(cp: &CAPTControlPlane) -> serde_json::Value {
@@ -1353,11 +1401,10 @@ fn write_status(
         state: w.ready.as_ref().map(|c| c.reason.clone()),
         at_provider: w.at_provider.clone(),
     });
-    let apply_ready = pass
-        .obs
-        .apply
-        .as_ref()
-        .is_some_and(|a| condition::is_true(&a.status.clone().unwrap_or_default().conditions, "Ready"));
+    // Upstream's "the apply is Ready" is its Workspace's Ready, which the apply mirrors: read at
+    // the source, it is current in the same pass instead of one mirror write (and one more
+    // status write) later.
+    let apply_ready = ws.is_some_and(|w| w.is_ready());
     let mut wts = st.workspace_template_status.clone().unwrap_or_default();
     wts = WorkspaceTemplateStatus {
         ready: apply_ready,
@@ -1591,6 +1638,18 @@ fn write_status(
     }
     condition::remove(c, types::DELETING);
     c.sort_by(|a, b| a.type_.cmp(&b.type_));
+    // The pass's own spec write (the endpoint) moved the generation, and this status was made
+    // with it: it observes that generation, or the next pass would write again only to say so.
+    if let Some(written) = pass.spec_generation {
+        st.observed_generation = Some(written);
+        for c in st
+            .conditions
+            .iter_mut()
+            .filter(|c| c.observed_generation == generation)
+        {
+            c.observed_generation = Some(written);
+        }
+    }
 }
 
 /// Deletion: the apply first (its finalizer destroys the Workspace), then our secrets; the
@@ -1648,6 +1707,7 @@ async fn release(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTControlPlan
     let key = key_of(cp);
     ctx.metrics.set_state(&key, None);
     ctx.written.forget(&key);
+    ctx.status_writes.forget(&key);
     ctx.probe_streaks.forget(&key);
     tracing::info!(controlplane = %name, "control plane released");
     Ok(Cleanup::Done)

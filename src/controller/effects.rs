@@ -13,7 +13,9 @@ use serde_json::json;
 
 use super::{CONTROLPLANE_LABEL, Context, Error, FIELD_MANAGER, Result};
 use crate::{
-    api::{ApiEndpoint, CAPTControlPlane, CLUSTER_NAME_LABEL, WorkspaceTemplateApply, workspace},
+    api::{
+        APPLY_FINALIZER, ApiEndpoint, CAPTControlPlane, CLUSTER_NAME_LABEL, WorkspaceTemplateApply, workspace,
+    },
     desired_apply, kubeconfig,
 };
 
@@ -29,6 +31,10 @@ pub async fn ensure_apply(
     let mut spec = desired_apply::spec(cp, cluster_name);
     // Retention is the user's to set on the apply; keep what is there.
     if let Some(existing) = existing {
+        if existing.metadata.deletion_timestamp.is_some() {
+            // Going away (its Workspace is being destroyed); written again once it is gone.
+            return Ok(());
+        }
         spec.retain_workspace_on_delete = existing.spec.retain_workspace_on_delete;
         if existing.spec == spec && existing.labels().get(CONTROLPLANE_LABEL) == Some(&cp.name_any()) {
             return Ok(());
@@ -43,6 +49,8 @@ pub async fn ensure_apply(
             "namespace": namespace,
             "labels": {CLUSTER_NAME_LABEL: cluster_name, CONTROLPLANE_LABEL: cp.name_any()},
             "ownerReferences": [owner],
+            // The apply controller's finalizer, written with the apply: one write, not two.
+            "finalizers": [APPLY_FINALIZER],
         },
         "spec": spec,
     });
@@ -57,13 +65,14 @@ pub async fn ensure_apply(
     Ok(())
 }
 
-/// Writes the two spec fields upstream documents as operator-written, when they differ.
+/// Writes the two spec fields upstream documents as operator-written, when they differ; returns
+/// the control plane's new generation when it wrote.
 pub async fn ensure_spec_fields(
     cp: &CAPTControlPlane,
     ctx: &Context,
     apply_name: &str,
     endpoint: Option<&ApiEndpoint>,
-) -> Result<()> {
+) -> Result<Option<i64>> {
     let mut patch = serde_json::Map::new();
     if cp.spec.workspace_template_apply_name.as_deref() != Some(apply_name) {
         patch.insert("workspaceTemplateApplyName".into(), json!(apply_name));
@@ -72,7 +81,7 @@ pub async fn ensure_spec_fields(
         patch.insert("controlPlaneEndpoint".into(), json!(endpoint));
     }
     if patch.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let namespace = cp.namespace().ok_or(Error::Incomplete("namespace"))?;
     let api: Api<CAPTControlPlane> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -88,7 +97,7 @@ pub async fn ensure_spec_fields(
         &format!("{namespace}/{}", cp.name_any()),
         written.resource_version().as_deref(),
     );
-    Ok(())
+    Ok(written.metadata.generation)
 }
 
 /// Outcome of writing a Cluster API secret.

@@ -1,4 +1,5 @@
-//! Kubernetes Events: one per state transition, Warning for failures, degradations and recovery.
+//! Kubernetes Events: one per pass that moves the state (naming each move), Warning for
+//! failures, degradations and recovery.
 
 use kube::{
     Resource,
@@ -18,19 +19,33 @@ pub fn is_warning(to: StateName) -> bool {
     )
 }
 
-/// The event for one transition.
-pub fn transition_event(t: &Transition) -> Event {
-    Event {
-        type_: if is_warning(t.to) {
+/// The event for the moves one pass made: a pass that goes Pending → Validating → Provisioning,
+/// or Provisioning → Configuring → Ready, says so once, which halves the events a control plane
+/// costs while provisioning. Its reason is the last move's (where the pass left the control
+/// plane); its note names every move, in order, with its own reason when there are several; it is
+/// a Warning when any move entered a failing state. The status history and the log keep one
+/// record per move.
+pub fn pass_event(moves: &[Transition]) -> Option<Event> {
+    let last = moves.last()?;
+    let note = match moves {
+        [only] => format!("{} -> {}: {}", only.from, only.to, only.message),
+        _ => moves
+            .iter()
+            .map(|t| format!("{} -> {} ({}): {}", t.from, t.to, t.reason, t.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+    };
+    Some(Event {
+        type_: if moves.iter().any(|t| is_warning(t.to)) {
             EventType::Warning
         } else {
             EventType::Normal
         },
-        reason: t.reason.clone(),
-        note: Some(truncate(format!("{} -> {}: {}", t.from, t.to, t.message))),
+        reason: last.reason.clone(),
+        note: Some(truncate(note)),
         action: "Transition".into(),
         secondary: None,
-    }
+    })
 }
 
 /// A Normal event about something that is not a transition.
@@ -117,6 +132,53 @@ mod tests {
             ),
             observed_generation: None,
         }
+    }
+
+    fn moved(from: StateName, to: StateName, reason: &str) -> Transition {
+        Transition {
+            from,
+            to,
+            reason: reason.into(),
+            message: format!("{reason} said so"),
+        }
+    }
+
+    #[test]
+    fn a_pass_is_one_event_naming_every_move() {
+        use StateName::*;
+        assert!(pass_event(&[]).is_none());
+        let one = pass_event(&[moved(Ready, Degraded, "HealthCheckFailed")]).unwrap();
+        assert_eq!(one.type_, EventType::Warning);
+        assert_eq!(
+            one.note.as_deref(),
+            Some("Ready -> Degraded: HealthCheckFailed said so")
+        );
+        let two = pass_event(&[
+            moved(Provisioning, Configuring, "WorkspaceReady"),
+            moved(Configuring, Ready, "ControlPlaneReady"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (two.type_, two.reason.as_str()),
+            (EventType::Normal, "ControlPlaneReady")
+        );
+        assert_eq!(
+            two.note.as_deref(),
+            Some(
+                "Provisioning -> Configuring (WorkspaceReady): WorkspaceReady said so; \
+                 Configuring -> Ready (ControlPlaneReady): ControlPlaneReady said so"
+            )
+        );
+        let through_failure = pass_event(&[
+            moved(Degraded, Recovering, "RecoveryPlanned"),
+            moved(Recovering, Provisioning, "Repaired"),
+        ])
+        .unwrap();
+        assert_eq!(
+            through_failure.type_,
+            EventType::Warning,
+            "a move into Recovering warns"
+        );
     }
 
     #[test]

@@ -276,6 +276,7 @@ pub async fn run(
         config: config.clone(),
         stores: stores.clone(),
         written: Default::default(),
+        status_writes: Default::default(),
         probe_streaks: Default::default(),
         synced: ready.subscribe(),
     });

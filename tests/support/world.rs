@@ -253,6 +253,23 @@ impl World {
 
     /// Events about `name`, as (type, reason).
     pub async fn events(&self, name: &str) -> Vec<(String, String)> {
+        self.events_about(name)
+            .await
+            .into_iter()
+            .map(|e| (e.type_.unwrap_or_default(), e.reason.unwrap_or_default()))
+            .collect()
+    }
+
+    /// The notes of the events about `name`, oldest first.
+    pub async fn event_notes(&self, name: &str) -> Vec<String> {
+        self.events_about(name)
+            .await
+            .into_iter()
+            .map(|e| e.note.unwrap_or_default())
+            .collect()
+    }
+
+    async fn events_about(&self, name: &str) -> Vec<k8s_openapi::api::events::v1::Event> {
         let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(self.admin.clone(), self.name());
         let mut events: Vec<_> = api
             .list(&Default::default())
@@ -264,9 +281,6 @@ impl World {
             .collect();
         events.sort_by_key(|e| e.event_time.as_ref().map(|t| t.0));
         events
-            .into_iter()
-            .map(|e| (e.type_.unwrap_or_default(), e.reason.unwrap_or_default()))
-            .collect()
     }
 
     /// The operator's requests with `verb` whose URI contains `resource` (e.g. `/workspaces/`),
