@@ -6,7 +6,17 @@
 //! export KUBEBUILDER_ASSETS=$(tools/k8sbins/build.sh)
 //! cargo build --release --bin capt-operator
 //! cargo bench --bench scale -- 10 100 1000
+//! cargo bench --bench scale -- --workspace-api cluster-scoped 10 100
+//! SCALE_LABEL=after cargo bench --bench scale -- 100
+//! # The tables again, from the JSON files alone (no API server, no KUBEBUILDER_ASSETS):
+//! cargo bench --bench scale -- --render benches/results/*.json
 //! ```
+//!
+//! Arguments (after `--`): the sizes N (default `10 100`); `--workspace-api namespaced` (the
+//! default, `tf.m.upbound.io` Workspaces) or `--workspace-api cluster-scoped` (the legacy
+//! `tf.upbound.io` ones), which the operator (`--workspace-api`), the simulator and the bench's
+//! watches all use; or `--render FILE.json...` instead of a run. `hack/bench.sh` runs this and
+//! writes the rendered tables into BENCHMARKS.md.
 //!
 //! For each N, on a **fresh** API server (so audit log, `/metrics` counters and the operator's
 //! peak RSS belong to that N alone):
@@ -15,23 +25,40 @@
 //!    collected, and it would only add noise on a small machine), bind the operator's ClusterRole
 //!    (`manifests/rbac/role.yaml`) to a dedicated user, and start `capt-operator` as a separate
 //!    process authenticated as that user through a kubeconfig file, watching all namespaces,
-//!    `--health-interval-seconds 60 --no-endpoint-probe` (the probe would be an HTTPS request to
-//!    this same API server per control plane, load that is not the operator's API traffic);
+//!    `--workspace-api <mode> --health-interval-seconds 60 --no-endpoint-probe` (the probe would
+//!    be an HTTPS request to this same API server per control plane, load that is not the
+//!    operator's API traffic);
 //! 2. run the simulator in this process as the admin (a separate actor: its writes are not the
-//!    operator's) with a one-hour create delay, the **gate**: every Workspace reaches
-//!    Ready=False/Creating, Synced=True and stays there;
-//! 3. create one WorkspaceTemplate, N Clusters and N CAPTControlPlanes, wait until every control
-//!    plane is Provisioning and every Workspace is held;
-//! 4. **release**: replace the gated simulator with one without delay at a known instant; record,
-//!    with client-side watches, when each Workspace first shows Ready=True+Synced=True and when
-//!    its control plane first shows `status.state: Ready`;
+//!    operator's), serving only the chosen Workspace API, with a one-hour create delay, the
+//!    **gate**: every Workspace reaches Ready=False/Creating, Synced=True and stays there;
+//! 3. create one WorkspaceTemplate (its `providerConfigRef` in the chosen API's shape), N
+//!    Clusters and N CAPTControlPlanes, wait until every control plane is Provisioning and every
+//!    Workspace (`<cp>-eks-controlplane`, in the namespace or cluster-wide) is held;
+//! 4. **release**: replace the gated simulator with one without delay at a known instant (its
+//!    wall-clock time is in the report); record, with client-side watches, when each Workspace
+//!    first shows Ready=True+Synced=True and when its control plane first shows
+//!    `status.state: Ready`;
 //! 5. a 60 s steady-state window once all are Ready;
 //! 6. stop the operator and the simulator and measure what the API server sustains: two tasks
 //!    server-side applying the status of the N control planes for 10 s.
 //!
 //! Request counts come from the audit log (the operator's user only) and from
 //! `apiserver_request_total` (every client, this bench's watches and the simulator included).
-//! Nothing is written to files but the plane's own directory, which is removed afterwards.
+//! The operator's writes from the release to the end of provisioning are counted apart: before
+//! the release every Workspace is held, so each of them follows a Workspace turning Ready; per
+//! control plane they are "writes after Workspace Ready", and divided by the measured limit they
+//! are the **floor**: the seconds the API server needs for the operator's own writes alone.
+//!
+//! After each N the report is written as one JSON file, `<YYYYMMDD-HHMMSS>-<mode>-n<N>.json`
+//! (the N's start, UTC), into `$SCALE_RESULTS_DIR` (default `benches/results/` in the
+//! repository), with the commit (`git rev-parse --short HEAD`, `-dirty` when `git status
+//! --porcelain` outside `benches/results/` is not empty), `$SCALE_LABEL` (free text, e.g.
+//! `before` / `after`), the machine (nproc, CPU model, MemTotal) and the load average at start.
+//! Durations are milliseconds; latencies are p50/p95/p99/max. `--render` reads such files and
+//! prints, per Workspace API mode, one table with a column per file (label and N, in the order
+//! given), then the operator's writes per control plane by verb and resource, during
+//! provisioning and after the release. A run prints the same tables for its own reports. Nothing
+//! else is written but the plane's own directory, which is removed afterwards.
 //!
 //! Under `cargo test` (no `--bench` argument) it prints one line and exits: CI builds it but
 //! must not spend minutes running it.
@@ -56,13 +83,13 @@ use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::{WatchStreamExt as _, watcher};
 use kube::{Client, ResourceExt as _};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::watch;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type Result<T, E = BoxError> = std::result::Result<T, E>;
 
-/// The operator's ClusterRole, as installed by `kubectl apply -k manifests/`.
 /// Namespace of every object the bench creates.
 const NAMESPACE: &str = "scale";
 /// The Secret of AWS credentials the control planes sign their EKS tokens with.
@@ -78,6 +105,10 @@ const LIMIT_WINDOW: Duration = Duration::from_secs(10);
 const LIMIT_TASKS: usize = 2;
 /// Requests in flight while the bench creates objects (a client, not a stress test).
 const CREATE_CONCURRENCY: usize = 16;
+/// Where the JSON reports go, relative to the repository, unless `SCALE_RESULTS_DIR` says.
+const RESULTS_DIR: &str = "benches/results";
+/// Version of the JSON report's layout.
+const SCHEMA: u32 = 1;
 
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -88,14 +119,17 @@ fn main() -> std::process::ExitCode {
         );
         return std::process::ExitCode::SUCCESS;
     }
-    let sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
-    let sizes = if sizes.is_empty() { vec![10, 100] } else { sizes };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    match runtime.block_on(run_all(&sizes)) {
+    let outcome = match parse_args(&args) {
+        Err(e) => Err(e.into()),
+        Ok(Command::Render(files)) => render_files(&files),
+        Ok(Command::Run { sizes, mode }) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(BoxError::from)
+            .and_then(|runtime| runtime.block_on(run_all(&sizes, mode))),
+    };
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("scale: {e}");
@@ -104,22 +138,201 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run_all(sizes: &[usize]) -> Result<()> {
+/// What the command line asks for.
+#[derive(Debug, PartialEq)]
+enum Command {
+    /// Measure these sizes with this Workspace API.
+    Run { sizes: Vec<usize>, mode: Mode },
+    /// Print the tables of these JSON reports.
+    Render(Vec<PathBuf>),
+}
+
+const USAGE: &str = "usage: cargo bench --bench scale -- [--workspace-api namespaced|cluster-scoped] [N...] \
+                     | --render FILE.json...";
+
+fn parse_args(args: &[String]) -> std::result::Result<Command, String> {
+    let mut mode = None;
+    let mut render = false;
+    let mut files = Vec::new();
+    let mut sizes = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--bench" => {}
+            "--render" => render = true,
+            "--workspace-api" => {
+                let value = args
+                    .next()
+                    .ok_or_else(|| format!("--workspace-api needs a value; {USAGE}"))?;
+                mode = Some(Mode::parse(value)?);
+            }
+            other => {
+                if let Some(value) = other.strip_prefix("--workspace-api=") {
+                    mode = Some(Mode::parse(value)?);
+                } else if other.starts_with('-') {
+                    return Err(format!("unknown flag {other}; {USAGE}"));
+                } else if render {
+                    files.push(PathBuf::from(other));
+                } else {
+                    sizes.push(
+                        other
+                            .parse()
+                            .map_err(|_| format!("not a size: {other:?}; {USAGE}"))?,
+                    );
+                }
+            }
+        }
+    }
+    if render {
+        if !sizes.is_empty() || mode.is_some() {
+            return Err(format!(
+                "--render takes JSON files only (the sizes and modes are in them); {USAGE}"
+            ));
+        }
+        if files.is_empty() {
+            return Err(format!("--render needs at least one JSON file; {USAGE}"));
+        }
+        return Ok(Command::Render(files));
+    }
+    if sizes.is_empty() {
+        sizes = vec![10, 100];
+    }
+    Ok(Command::Run {
+        sizes,
+        mode: mode.unwrap_or_default(),
+    })
+}
+
+/// The Workspace API the operator writes, the simulator serves and the bench watches.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Mode {
+    /// `tf.m.upbound.io`, in [`NAMESPACE`].
+    #[default]
+    Namespaced,
+    /// `tf.upbound.io`, cluster-wide.
+    ClusterScoped,
+}
+
+impl Mode {
+    fn parse(value: &str) -> std::result::Result<Self, String> {
+        match value {
+            "namespaced" => Ok(Mode::Namespaced),
+            "cluster-scoped" => Ok(Mode::ClusterScoped),
+            other => Err(format!(
+                "--workspace-api is namespaced or cluster-scoped, not {other:?}"
+            )),
+        }
+    }
+
+    /// The value of `--workspace-api` (the operator's and this bench's), and of file names.
+    fn as_str(self) -> &'static str {
+        match self {
+            Mode::Namespaced => "namespaced",
+            Mode::ClusterScoped => "cluster-scoped",
+        }
+    }
+
+    fn api(self) -> WorkspaceApi {
+        match self {
+            Mode::Namespaced => WorkspaceApi::Namespaced,
+            Mode::ClusterScoped => WorkspaceApi::ClusterScoped,
+        }
+    }
+
+    /// The template's `providerConfigRef`: the namespaced API's names its kind, the legacy one's
+    /// has no such field.
+    fn provider_config_ref(self) -> serde_json::Value {
+        match self {
+            Mode::Namespaced => json!({"kind": "ClusterProviderConfig", "name": "default"}),
+            Mode::ClusterScoped => json!({"name": "default"}),
+        }
+    }
+}
+
+async fn run_all(sizes: &[usize], mode: Mode) -> Result<()> {
     let operator = operator_binary()?;
+    let extra = extra_operator_args();
+    if extra.iter().any(|a| a.starts_with("--workspace-api")) {
+        return Err(
+            "SCALE_OPERATOR_ARGS must not set --workspace-api: give it to the bench, which passes it on"
+                .into(),
+        );
+    }
+    let results = results_dir();
+    // Before any file is written: the reports of this run do not make the checkout dirty.
+    let commit = commit();
+    let machine = Machine::read();
+    let label = std::env::var("SCALE_LABEL").unwrap_or_default();
     eprintln!(
-        "scale: operator binary {}; extra flags {:?}",
+        "scale: operator binary {}; Workspace API {}; extra flags {extra:?}; commit {commit:?}, label {label:?}; \
+         reports to {}",
         operator.display(),
-        extra_operator_args()
+        mode.as_str(),
+        results.display(),
     );
     let mut reports = Vec::new();
+    let mut unwritten = Vec::new();
     for &n in sizes {
         eprintln!("scale: N={n}: starting a fresh API server");
-        let report = run_one(n, &operator).await?;
+        let mut report = run_one(n, mode, &operator).await?;
+        report.label = label.clone();
+        report.commit = commit.clone();
+        report.machine = machine.clone();
         eprintln!("{}", report.detail());
+        match report.write_to(&results) {
+            Ok(path) => eprintln!("scale: N={n}: report written to {}", path.display()),
+            Err(e) => {
+                eprintln!(
+                    "scale: N={n}: could not write the report into {}: {e}",
+                    results.display()
+                );
+                unwritten.push(n);
+            }
+        }
         reports.push(report);
     }
-    println!("\n{}", markdown(&reports));
+    println!("\n{}", render(&reports));
+    if !unwritten.is_empty() {
+        return Err(format!("the reports of N={unwritten:?} were not written (see above)").into());
+    }
     Ok(())
+}
+
+/// `$SCALE_RESULTS_DIR`, else [`RESULTS_DIR`] in the repository.
+fn results_dir() -> PathBuf {
+    std::env::var_os("SCALE_RESULTS_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| capt_testkit::util::repo_root().join(RESULTS_DIR))
+}
+
+/// `git rev-parse --short HEAD`, with `-dirty` when the checkout has changes outside
+/// [`RESULTS_DIR`]; empty when git cannot say.
+fn commit() -> String {
+    let root = capt_testkit::util::repo_root();
+    let git = |args: &[&str]| -> Option<String> {
+        let output = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&root)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    };
+    let Some(head) = git(&["rev-parse", "--short", "HEAD"]).filter(|h| !h.is_empty()) else {
+        return String::new();
+    };
+    let exclude = format!(":(exclude){RESULTS_DIR}");
+    match git(&["status", "--porcelain", "--", ".", exclude.as_str()]) {
+        Some(status) if status.is_empty() => head,
+        Some(_) => format!("{head}-dirty"),
+        None => String::new(),
+    }
 }
 
 /// `<target>/<profile>/capt-operator`, next to the directory of this bench's executable
@@ -151,10 +364,26 @@ fn cluster_ar() -> ApiResource {
     )
 }
 
-/// What one N measured.
-#[derive(Debug, Default)]
+/// What one N measured: printed, and written as one JSON file (durations in milliseconds, the
+/// field names ending in `_ms`). Fields missing from a file read as zero or empty, so `--render`
+/// takes hand-written or older files too.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 struct Report {
+    /// [`SCHEMA`].
+    schema: u32,
+    /// `$SCALE_LABEL`: free text naming the run (e.g. "before", "after").
+    label: String,
+    /// `git rev-parse --short HEAD` (+ `-dirty`), empty when git could not say.
+    commit: String,
+    workspace_api: Mode,
     n: usize,
+    /// Wall clock (UTC, RFC 3339) when this N started, and of the release instant.
+    started_at: String,
+    release_at: String,
+    machine: Machine,
+    /// Load average at start (1/5/15 min).
+    load: String,
     /// Why not every control plane became Ready, when one did not: the figures below then cover
     /// only those that did.
     incomplete: Option<String>,
@@ -162,12 +391,15 @@ struct Report {
     cps_ready: usize,
     workspaces_ready: usize,
     /// Release instant → last Workspace Ready, last control plane Ready.
+    #[serde(rename = "all_workspaces_ready_ms", with = "millis")]
     all_workspaces_ready: Duration,
+    #[serde(rename = "all_ready_ms", with = "millis")]
     all_ready: Duration,
     /// Last Workspace Ready → last control plane Ready.
+    #[serde(rename = "last_ws_to_last_cp_ms", with = "millis")]
     last_ws_to_last_cp: Duration,
-    /// Workspace Ready → its control plane Ready, per control plane, sorted.
-    latencies: Vec<Duration>,
+    /// Workspace Ready → its control plane Ready, over the control planes.
+    latency: Latency,
     /// Operator requests from the first create to all Ready (+ settle), from the audit log.
     provisioning: Traffic,
     provisioning_seconds: f64,
@@ -177,48 +409,153 @@ struct Report {
     metrics_provisioning: Traffic,
     metrics_steady: Traffic,
     /// Operator writes by "verb resource" during provisioning.
-    provisioning_writes: BTreeMap<String, usize>,
+    provisioning_writes: BTreeMap<String, u64>,
+    /// Operator writes from the release to the end of provisioning: all follow a Workspace
+    /// turning Ready. In all, and by "verb resource".
+    writes_after_release: u64,
+    writes_after_release_by_request: BTreeMap<String, u64>,
+    /// `writes_after_release / n`, and `writes_after_release / limit_per_second` (seconds): written
+    /// for readers of the file; `--render` computes them again from the fields above.
+    writes_per_cp_after_workspace_ready: f64,
+    floor_seconds: f64,
     /// Operator requests by "verb resource" in the steady-state window.
-    steady_requests: BTreeMap<String, usize>,
+    steady_requests: BTreeMap<String, u64>,
     rss_peak_kib: u64,
     rss_steady_kib: u64,
+    /// Operator CPU (utime + stime) from its start to all Ready, and in the steady window.
+    #[serde(rename = "cpu_provisioning_seconds")]
     cpu_provisioning: f64,
+    #[serde(rename = "cpu_steady_seconds")]
     cpu_steady: f64,
     /// Status server-side applies per second two plain client tasks achieve.
     limit_per_second: f64,
-    load: String,
 }
 
 /// Write and read request counts.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize)]
+#[serde(default)]
 struct Traffic {
     writes: u64,
     reads: u64,
 }
 
-impl Report {
-    fn percentile(&self, p: f64) -> Duration {
-        if self.latencies.is_empty() {
-            return Duration::ZERO;
-        }
+/// Percentiles (nearest rank) of Workspace Ready → control plane Ready.
+#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize)]
+#[serde(default)]
+struct Latency {
+    /// Control planes measured.
+    samples: usize,
+    #[serde(rename = "p50_ms", with = "millis")]
+    p50: Duration,
+    #[serde(rename = "p95_ms", with = "millis")]
+    p95: Duration,
+    #[serde(rename = "p99_ms", with = "millis")]
+    p99: Duration,
+    #[serde(rename = "max_ms", with = "millis")]
+    max: Duration,
+}
+
+impl Latency {
+    fn of(mut latencies: Vec<Duration>) -> Self {
+        latencies.sort();
         // Nearest rank: the smallest value with at least p% of the samples at or below it.
-        let rank = ((p / 100.0) * self.latencies.len() as f64).ceil() as usize;
-        self.latencies[rank.clamp(1, self.latencies.len()) - 1]
+        let percentile = |p: f64| {
+            if latencies.is_empty() {
+                return Duration::ZERO;
+            }
+            let rank = ((p / 100.0) * latencies.len() as f64).ceil() as usize;
+            latencies[rank.clamp(1, latencies.len()) - 1]
+        };
+        Self {
+            samples: latencies.len(),
+            p50: percentile(50.0),
+            p95: percentile(95.0),
+            p99: percentile(99.0),
+            max: latencies.last().copied().unwrap_or_default(),
+        }
+    }
+}
+
+/// The machine the run measured on (it may be shared: the load average is in the report).
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(default)]
+struct Machine {
+    /// Cores this process may use (`nproc`).
+    nproc: usize,
+    /// `model name` from `/proc/cpuinfo`.
+    cpu_model: String,
+    /// `MemTotal` from `/proc/meminfo`.
+    mem_total_kib: u64,
+}
+
+impl Machine {
+    fn read() -> Self {
+        let field = |file: &str, name: &str| -> Option<String> {
+            let text = std::fs::read_to_string(file).ok()?;
+            let line = text.lines().find(|l| l.starts_with(name))?;
+            Some(line.split_once(':')?.1.trim().to_owned())
+        };
+        Self {
+            nproc: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            cpu_model: field("/proc/cpuinfo", "model name").unwrap_or_default(),
+            mem_total_kib: field("/proc/meminfo", "MemTotal")
+                .and_then(|v| v.trim_end_matches("kB").trim().parse().ok())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// `Duration` as milliseconds (`f64`) in the JSON report.
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize as _, Deserializer, Serializer, de::Error as _};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64() * 1000.0)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let ms = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(ms / 1000.0).map_err(D::Error::custom)
+    }
+}
+
+impl Report {
+    /// `writes_after_release` per control plane.
+    fn writes_per_cp_after_ready(&self) -> f64 {
+        self.writes_after_release as f64 / self.n.max(1) as f64
+    }
+
+    /// Seconds the API server needs for the operator's writes after the release, at the
+    /// measured limit (0 when no limit was measured).
+    fn floor(&self) -> f64 {
+        if self.limit_per_second > 0.0 {
+            self.writes_after_release as f64 / self.limit_per_second
+        } else {
+            0.0
+        }
     }
 
     fn detail(&self) -> String {
         format!(
-            "scale: N={}: release→all Workspaces Ready {:.2?}, →all control planes Ready {:.2?}; \
+            "scale: N={} ({}): release→all Workspaces Ready {:.2?}, →all control planes Ready {:.2?}; \
              latency p50 {:.1?} p95 {:.1?} p99 {:.1?} max {:.1?}; operator writes during provisioning {:?}; \
+             after the release {} ({:.1} per control plane, floor {:.2} s) {:?}; \
              steady {:?}/min {:?}; peak RSS {} KiB; CPU {:.2}+{:.2} s; limit {:.0} status applies/s; load {}",
             self.n,
+            self.workspace_api.as_str(),
             self.all_workspaces_ready,
             self.all_ready,
-            self.percentile(50.0),
-            self.percentile(95.0),
-            self.percentile(99.0),
-            self.latencies.last().copied().unwrap_or_default(),
+            self.latency.p50,
+            self.latency.p95,
+            self.latency.p99,
+            self.latency.max,
             self.provisioning_writes,
+            self.writes_after_release,
+            self.writes_per_cp_after_ready(),
+            self.floor(),
+            self.writes_after_release_by_request,
             self.steady,
             self.steady_requests,
             self.rss_peak_kib,
@@ -228,17 +565,131 @@ impl Report {
             self.load,
         )
     }
+
+    /// `<YYYYMMDD-HHMMSS>-<mode>-n<N>.json`, from the N's start.
+    fn file_name(&self) -> String {
+        let stamp = self
+            .started_at
+            .parse::<jiff::Timestamp>()
+            .unwrap_or_else(|_| jiff::Timestamp::now())
+            .strftime("%Y%m%d-%H%M%S");
+        format!("{stamp}-{}-n{}.json", self.workspace_api.as_str(), self.n)
+    }
+
+    /// Writes the report into `dir` (created if need be); returns the file's path.
+    fn write_to(&self, dir: &Path) -> Result<PathBuf> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(self.file_name());
+        let mut json = serde_json::to_string_pretty(self)?;
+        json.push('\n');
+        std::fs::write(&path, json)?;
+        Ok(path)
+    }
+}
+
+/// `--render`: the tables of these reports, in this order.
+fn render_files(files: &[PathBuf]) -> Result<()> {
+    let mut reports = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let report: Report = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+        reports.push(report);
+    }
+    println!("{}", render(&reports));
+    Ok(())
+}
+
+/// Per Workspace API mode (in order of first appearance): the summary, then the operator's writes
+/// per control plane by verb and resource, during provisioning and after the release; one column
+/// per report.
+fn render(reports: &[Report]) -> String {
+    let mut modes: Vec<Mode> = Vec::new();
+    for r in reports {
+        if !modes.contains(&r.workspace_api) {
+            modes.push(r.workspace_api);
+        }
+    }
+    let mut sections = Vec::new();
+    for mode in modes {
+        let runs: Vec<&Report> = reports.iter().filter(|r| r.workspace_api == mode).collect();
+        sections.push(format!(
+            "Workspace API `{}` (`{}` Workspaces):\n\n{}",
+            mode.as_str(),
+            mode.api().api_version(),
+            markdown(&runs)
+        ));
+        sections.push(format!(
+            "Operator writes per control plane during provisioning, by verb and resource (audit; \
+             Workspace API `{}`):\n\n{}",
+            mode.as_str(),
+            breakdown(&runs, |r| &r.provisioning_writes)
+        ));
+        sections.push(format!(
+            "Operator writes per control plane from the release to the end of provisioning (after \
+             Workspace Ready), by verb and resource (audit; Workspace API `{}`):\n\n{}",
+            mode.as_str(),
+            breakdown(&runs, |r| &r.writes_after_release_by_request)
+        ));
+    }
+    sections.join("\n\n")
+}
+
+/// A run's column heading: `N=100`, or `before N=100` with a label.
+fn column(r: &Report) -> String {
+    if r.label.is_empty() {
+        format!("N={}", r.n)
+    } else {
+        format!("{} N={}", r.label, r.n)
+    }
+}
+
+/// A markdown table: `first` heads the row names' column, one column per run.
+fn table(first: &str, runs: &[&Report], rows: Vec<(String, Vec<String>)>) -> String {
+    let mut out = format!("| {first} |");
+    for r in runs {
+        out.push_str(&format!(" {} |", column(r)));
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---|".repeat(runs.len()));
+    for (name, cells) in rows {
+        out.push_str(&format!("\n| {name} |"));
+        for c in cells {
+            out.push_str(&format!(" {c} |"));
+        }
+    }
+    out
+}
+
+/// Rows "verb resource", the count per control plane in each run.
+fn breakdown(runs: &[&Report], counts: impl Fn(&Report) -> &BTreeMap<String, u64>) -> String {
+    let mut keys: Vec<&String> = runs.iter().copied().flat_map(|r| counts(r).keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let rows = keys
+        .into_iter()
+        .map(|key| {
+            let cells = runs
+                .iter()
+                .map(|r| {
+                    let count = counts(r).get(key).copied().unwrap_or(0);
+                    format!("{:.1}", count as f64 / r.n.max(1) as f64)
+                })
+                .collect();
+            (key.clone(), cells)
+        })
+        .collect();
+    table("verb resource", runs, rows)
 }
 
 fn ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1000.0)
 }
 
-/// The summary, one column per N.
-fn markdown(reports: &[Report]) -> String {
-    let mut rows: Vec<(&str, Vec<String>)> = Vec::new();
-    let mut row = |name: &'static str, f: &dyn Fn(&Report) -> String| {
-        rows.push((name, reports.iter().map(f).collect()));
+/// The summary, one column per run.
+fn markdown(reports: &[&Report]) -> String {
+    let mut rows: Vec<(String, Vec<String>)> = Vec::new();
+    let mut row = |name: &str, f: &dyn Fn(&Report) -> String| {
+        rows.push((name.to_owned(), reports.iter().copied().map(f).collect()));
     };
     row("Workspaces / control planes Ready", &|r| {
         let mark = if r.incomplete.is_some() {
@@ -254,16 +705,17 @@ fn markdown(reports: &[Report]) -> String {
         ms(r.last_ws_to_last_cp)
     });
     row("Workspace Ready → control plane Ready, p50", &|r| {
-        ms(r.percentile(50.0))
+        ms(r.latency.p50)
     });
-    row("… p95", &|r| ms(r.percentile(95.0)));
-    row("… p99", &|r| ms(r.percentile(99.0)));
-    row("… max", &|r| {
-        ms(r.latencies.last().copied().unwrap_or_default())
-    });
-    let per = |t: u64, n: usize| format!("{:.1}", t as f64 / n as f64);
+    row("… p95", &|r| ms(r.latency.p95));
+    row("… p99", &|r| ms(r.latency.p99));
+    row("… max", &|r| ms(r.latency.max));
+    let per = |t: u64, n: usize| format!("{:.1}", t as f64 / n.max(1) as f64);
     row("operator writes per control plane, provisioning (audit)", &|r| {
         per(r.provisioning.writes, r.n)
+    });
+    row("operator writes per control plane after Workspace Ready", &|r| {
+        format!("{:.1}", r.writes_per_cp_after_ready())
     });
     row("operator reads per control plane, provisioning (audit)", &|r| {
         per(r.provisioning.reads, r.n)
@@ -271,6 +723,9 @@ fn markdown(reports: &[Report]) -> String {
     row("operator writes/s, provisioning (audit; % of limit)", &|r| {
         let rate = r.provisioning.writes as f64 / r.provisioning_seconds.max(1e-9);
         format!("{rate:.1} ({:.0}%)", 100.0 * rate / r.limit_per_second.max(1e-9))
+    });
+    row("floor: writes after release ÷ limit", &|r| {
+        format!("{:.1} s ({} writes)", r.floor(), r.writes_after_release)
     });
     row("operator writes per minute, steady state (audit)", &|r| {
         r.steady.writes.to_string()
@@ -307,20 +762,31 @@ fn markdown(reports: &[Report]) -> String {
         format!("{:.0}", r.limit_per_second)
     });
     row("load average at start (1/5/15 min)", &|r| r.load.clone());
-
-    let mut out = String::from("| measure |");
-    for r in reports {
-        out.push_str(&format!(" N={} |", r.n));
-    }
-    out.push_str("\n|---|");
-    out.push_str(&"---|".repeat(reports.len()));
-    for (name, cells) in rows {
-        out.push_str(&format!("\n| {name} |"));
-        for c in cells {
-            out.push_str(&format!(" {c} |"));
+    row("commit", &|r| {
+        if r.commit.is_empty() {
+            "?".to_owned()
+        } else {
+            format!("`{}`", r.commit)
         }
-    }
-    out
+    });
+    row("started (UTC)", &|r| {
+        r.started_at.parse::<jiff::Timestamp>().map_or_else(
+            |_| r.started_at.clone(),
+            |t| t.strftime("%Y-%m-%d %H:%M").to_string(),
+        )
+    });
+    row("machine (nproc, CPU, MemTotal)", &|r| {
+        if r.machine.nproc == 0 {
+            return "?".to_owned();
+        }
+        format!(
+            "{}, {}, {:.1} GiB",
+            r.machine.nproc,
+            r.machine.cpu_model,
+            r.machine.mem_total_kib as f64 / (1024.0 * 1024.0)
+        )
+    });
+    table("measure", reports, rows)
 }
 
 /// First instants at which each object was seen in the wanted condition, keyed by control plane.
@@ -332,7 +798,8 @@ struct Seen {
     workspace_held: HashMap<String, Instant>,
 }
 
-async fn run_one(n: usize, operator_bin: &Path) -> Result<Report> {
+async fn run_one(n: usize, mode: Mode, operator_bin: &Path) -> Result<Report> {
+    let started_at = jiff::Timestamp::now();
     let load = std::fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_default();
@@ -351,19 +818,19 @@ async fn run_one(n: usize, operator_bin: &Path) -> Result<Report> {
     bind_operator_role(&admin).await?;
 
     // The gate: every Workspace is held Creating until the gated simulator is replaced.
-    let gated = spawn_simulator(&plane, &admin, Some(Duration::from_secs(3600)));
+    let gated = spawn_simulator(&plane, &admin, mode, Some(Duration::from_secs(3600)));
 
     let seen = Arc::new(Mutex::new(Seen::default()));
     let (progress_tx, mut progress) = watch::channel(());
-    let watches = tokio::spawn(watch_progress(admin.clone(), seen.clone(), progress_tx));
+    let watches = tokio::spawn(watch_progress(admin.clone(), mode, seen.clone(), progress_tx));
 
-    let operator = Operator::start(&plane, operator_bin).await?;
+    let operator = Operator::start(&plane, operator_bin, mode).await?;
     let clk_tck = clock_ticks();
 
     let metrics_start = request_totals(&admin).await?;
     let provisioning_from = jiff::Timestamp::now();
     let provisioning_started = Instant::now();
-    create_objects(&admin, n).await?;
+    create_objects(&admin, n, mode).await?;
     eprintln!("scale: N={n}: created in {:.1?}", provisioning_started.elapsed());
 
     // Generous: at N=1000 provisioning is tens of thousands of requests on a shared 2-core box.
@@ -395,7 +862,8 @@ async fn run_one(n: usize, operator_bin: &Path) -> Result<Report> {
 
     gated.shutdown().await;
     let release = Instant::now();
-    let simulator = spawn_simulator(&plane, &admin, None);
+    let release_at = jiff::Timestamp::now();
+    let simulator = spawn_simulator(&plane, &admin, mode, None);
     // Past this, report what was reached instead of nothing: a run that does not finish is a
     // result too (`SCALE_READY_TIMEOUT_SECONDS` shortens it).
     let ready_timeout = std::env::var("SCALE_READY_TIMEOUT_SECONDS")
@@ -415,7 +883,11 @@ async fn run_one(n: usize, operator_bin: &Path) -> Result<Report> {
     .await;
     let cpu_at_ready = operator.cpu_seconds(clk_tck)?;
     let mut report = Report {
+        schema: SCHEMA,
+        workspace_api: mode,
         n,
+        started_at: started_at.to_string(),
+        release_at: release_at.to_string(),
         load,
         ..Report::default()
     };
@@ -433,12 +905,12 @@ async fn run_one(n: usize, operator_bin: &Path) -> Result<Report> {
         report.all_workspaces_ready = last_ws.saturating_duration_since(release);
         report.all_ready = last_cp.saturating_duration_since(release);
         report.last_ws_to_last_cp = last_cp.saturating_duration_since(last_ws);
-        report.latencies = s
-            .cp_ready
-            .iter()
-            .filter_map(|(cp, ready)| Some(ready.saturating_duration_since(*s.workspace_ready.get(cp)?)))
-            .collect();
-        report.latencies.sort();
+        report.latency = Latency::of(
+            s.cp_ready
+                .iter()
+                .filter_map(|(cp, ready)| Some(ready.saturating_duration_since(*s.workspace_ready.get(cp)?)))
+                .collect(),
+        );
         report.cps_ready = s.cp_ready.len();
         report.workspaces_ready = s.workspace_ready.len();
     }
@@ -452,10 +924,17 @@ async fn run_one(n: usize, operator_bin: &Path) -> Result<Report> {
     let events = plane.audit_events(OPERATOR_USER, provisioning_from, provisioning_to)?;
     report.provisioning = audit_traffic(&events);
     for e in events.iter().filter(|e| e.is_write()) {
-        *report
-            .provisioning_writes
-            .entry(format!("{} {}", e.verb, resource_of(&e.request_u_r_i)))
-            .or_default() += 1;
+        let key = format!("{} {}", e.verb, resource_of(&e.request_u_r_i));
+        // Every Workspace was held until the release: what the operator writes from then on
+        // follows a Workspace turning Ready.
+        if e.request_received_timestamp >= release_at {
+            report.writes_after_release += 1;
+            *report
+                .writes_after_release_by_request
+                .entry(key.clone())
+                .or_default() += 1;
+        }
+        *report.provisioning_writes.entry(key).or_default() += 1;
     }
     report.cpu_provisioning = cpu_at_ready;
 
@@ -490,6 +969,8 @@ async fn run_one(n: usize, operator_bin: &Path) -> Result<Report> {
     watches.abort();
 
     report.limit_per_second = status_apply_limit(&admin).await?;
+    report.writes_per_cp_after_workspace_ready = report.writes_per_cp_after_ready();
+    report.floor_seconds = report.floor();
     plane.stop();
     Ok(report)
 }
@@ -519,12 +1000,17 @@ async fn wait_until(
     }
 }
 
-/// The simulator as the admin user, serving only the bench's namespace; with `gate`, every
-/// first apply "takes" that long.
-fn spawn_simulator(plane: &TestControlPlane, admin: &Client, gate: Option<Duration>) -> SimulatorHandle {
+/// The simulator as the admin user, serving only the bench's namespace (for namespaced
+/// Workspaces) and only `mode`'s Workspace API; with `gate`, every first apply "takes" that long.
+fn spawn_simulator(
+    plane: &TestControlPlane,
+    admin: &Client,
+    mode: Mode,
+    gate: Option<Duration>,
+) -> SimulatorHandle {
     let mut config = SimulatorConfig::new(SimulatedCluster::from_plane(plane))
         .in_namespace(NAMESPACE)
-        .with_apis([WorkspaceApi::Namespaced]);
+        .with_apis([mode.api()]);
     if let Some(delay) = gate {
         config = config.with_default_script(Script::new().create_delay(delay));
     }
@@ -532,9 +1018,10 @@ fn spawn_simulator(plane: &TestControlPlane, admin: &Client, gate: Option<Durati
 }
 
 /// Records when each Workspace and control plane first reaches the states the bench waits for.
-async fn watch_progress(client: Client, seen: Arc<Mutex<Seen>>, progress: watch::Sender<()>) {
-    let workspaces: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), NAMESPACE, &WorkspaceApi::Namespaced.resource());
+/// Workspaces are those of `mode`'s API: in [`NAMESPACE`], or cluster-wide (the API server is the
+/// bench's own, so every one is the bench's).
+async fn watch_progress(client: Client, mode: Mode, seen: Arc<Mutex<Seen>>, progress: watch::Sender<()>) {
+    let workspaces: Api<DynamicObject> = mode.api().api(client.clone(), Some(NAMESPACE));
     let cps: Api<CAPTControlPlane> = Api::namespaced(client, NAMESPACE);
     let ws_seen = seen.clone();
     let ws_progress = progress.clone();
@@ -601,9 +1088,9 @@ async fn bind_operator_role(admin: &Client) -> Result<()> {
     Ok(())
 }
 
-/// One WorkspaceTemplate, then N Clusters each owning one CAPTControlPlane (as Cluster API sets
-/// the ownerReference).
-async fn create_objects(admin: &Client, n: usize) -> Result<()> {
+/// One WorkspaceTemplate (for `mode`'s Workspace API), then N Clusters each owning one
+/// CAPTControlPlane (as Cluster API sets the ownerReference).
+async fn create_objects(admin: &Client, n: usize, mode: Mode) -> Result<()> {
     let template: WorkspaceTemplate = serde_json::from_value(json!({
         "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1",
         "kind": "WorkspaceTemplate",
@@ -611,7 +1098,7 @@ async fn create_objects(admin: &Client, n: usize) -> Result<()> {
         "spec": {"template": {
             "metadata": {"description": "EKS control plane (scale bench)"},
             "spec": {
-                "providerConfigRef": {"kind": "ClusterProviderConfig", "name": "default"},
+                "providerConfigRef": mode.provider_config_ref(),
                 "writeConnectionSecretToRef": {"name": "${WORKSPACE_NAME}-connection"},
                 "forProvider": {
                     "source": "Inline",
@@ -694,7 +1181,7 @@ struct Operator {
 }
 
 impl Operator {
-    async fn start(plane: &TestControlPlane, binary: &Path) -> Result<Self> {
+    async fn start(plane: &TestControlPlane, binary: &Path, mode: Mode) -> Result<Self> {
         let kubeconfig = plane.dir().join("operator.kubeconfig");
         let yaml = capt_testkit::kubeconfig::to_yaml(&plane.kubeconfig_for(OPERATOR_USER, None)?)?;
         std::fs::write(&kubeconfig, yaml)?;
@@ -705,7 +1192,11 @@ impl Operator {
             .env("KUBECONFIG", &kubeconfig)
             // The operator's own filter defaults apply; keep the environment's RUST_LOG out.
             .env_remove("RUST_LOG")
+            // The Workspace API is the bench's `--workspace-api`, given below, not the environment's.
+            .env_remove("WORKSPACE_API")
             .args([
+                "--workspace-api",
+                mode.as_str(),
                 "--log-format",
                 "json",
                 "--health-interval-seconds",
