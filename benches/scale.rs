@@ -30,7 +30,8 @@
 //!    operator's API traffic);
 //! 2. run the simulator in this process as the admin (a separate actor: its writes are not the
 //!    operator's), serving only the chosen Workspace API, with a one-hour create delay, the
-//!    **gate**: every Workspace reaches Ready=False/Creating, Synced=True and stays there;
+//!    **gate**: every Workspace gets the provider's create-pending annotation (its create has
+//!    started; like the real provider, no status while Terraform applies) and stays there;
 //! 3. create one WorkspaceTemplate (its `providerConfigRef` in the chosen API's shape), N
 //!    Clusters and N CAPTControlPlanes, wait until every control plane is Provisioning and every
 //!    Workspace (`<cp>-eks-controlplane`, in the namespace or cluster-wide) is held;
@@ -1039,7 +1040,12 @@ async fn watch_progress(client: Client, mode: Mode, seen: Arc<Mutex<Seen>>, prog
                 if synced && condition_true(&ws, "Ready") {
                     s.workspace_ready.entry(cp.clone()).or_insert(now);
                 }
-                if synced {
+                // Held: the provider has started its create (crossplane's pending annotation; like
+                // the real provider, the simulator reports no status while Terraform applies).
+                if ws
+                    .annotations()
+                    .contains_key("crossplane.io/external-create-pending")
+                {
                     s.workspace_held.entry(cp).or_insert(now);
                 }
                 ws_progress.send_replace(());
