@@ -35,8 +35,8 @@
 //! 3. create one WorkspaceTemplate (its `providerConfigRef` in the chosen API's shape), N
 //!    Clusters and N CAPTControlPlanes, wait until every control plane is Provisioning and every
 //!    Workspace (`<cp>-eks-controlplane`, in the namespace or cluster-wide) is held;
-//! 4. **release**: replace the gated simulator with one without delay at a known instant (its
-//!    wall-clock time is in the report); record, with client-side watches, when each Workspace
+//! 4. **release**: lift every Workspace's create delay in the same simulator at a known instant
+//!    (its wall-clock time is in the report); record, with client-side watches, when each Workspace
 //!    first shows Ready=True+Synced=True and when its control plane first shows
 //!    `status.state: Ready`;
 //! 5. a 60 s steady-state window once all are Ready;
@@ -75,8 +75,8 @@ use capt_controlplane::api::{
     WorkspaceTemplate, WorkspaceTemplateReference,
 };
 use capt_testkit::{
-    PlaneOptions, Script, SimulatedCluster, Simulator, SimulatorConfig, SimulatorHandle, TestControlPlane,
-    WorkspaceApi,
+    PlaneOptions, Script, ScriptKey, SimulatedCluster, Simulator, SimulatorConfig, SimulatorHandle,
+    TestControlPlane, WorkspaceApi,
 };
 use futures::{StreamExt as _, TryStreamExt as _};
 use k8s_openapi::api::core::v1::Namespace;
@@ -818,7 +818,7 @@ async fn run_one(n: usize, mode: Mode, operator_bin: &Path) -> Result<Report> {
         .await?;
     bind_operator_role(&admin).await?;
 
-    // The gate: every Workspace is held Creating until the gated simulator is replaced.
+    // The gate: every Workspace is held in its create until its delay is lifted.
     let gated = spawn_simulator(&plane, &admin, mode, Some(Duration::from_secs(3600)));
 
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -861,10 +861,21 @@ async fn run_one(n: usize, mode: Mode, operator_bin: &Path) -> Result<Report> {
     // Let the operator's last Provisioning writes land, so the release is all that happens next.
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    gated.shutdown().await;
+    // The release: the same simulator, every Workspace's create delay lifted. (Replacing the
+    // simulator would look to it like a provider restarted mid-create: crossplane, and the
+    // simulator with it, refuses a create whose outcome it never recorded.)
+    let held: Vec<String> = lock(&seen).workspace_held.keys().cloned().collect();
     let release = Instant::now();
     let release_at = jiff::Timestamp::now();
-    let simulator = spawn_simulator(&plane, &admin, mode, None);
+    for cp in held {
+        let workspace = format!("{cp}{WORKSPACE_SUFFIX}");
+        let key = match mode.api() {
+            WorkspaceApi::Namespaced => ScriptKey::namespaced(NAMESPACE, workspace),
+            WorkspaceApi::ClusterScoped => ScriptKey::cluster_scoped(workspace),
+        };
+        gated.script(key, Script::new().create_delay(Duration::ZERO));
+    }
+    let simulator = gated;
     // Past this, report what was reached instead of nothing: a run that does not finish is a
     // result too (`SCALE_READY_TIMEOUT_SECONDS` shortens it).
     let ready_timeout = std::env::var("SCALE_READY_TIMEOUT_SECONDS")
