@@ -145,7 +145,7 @@ struct Pass<'a> {
     /// The generation the pass's own spec write gave the control plane (the endpoint), so the
     /// status it writes observes it instead of costing a second write to say so.
     spec_generation: Option<i64>,
-    /// Events to publish after the status is written (besides one per transition).
+    /// Events to publish after the status is written (besides the one for the pass's moves).
     notices: Vec<kube::runtime::events::Event>,
     /// The dependency graph, built once per pass from the caches.
     built: &'a graph::BuiltGraph,
