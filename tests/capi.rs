@@ -57,14 +57,8 @@ struct World {
 impl World {
     async fn new(prefix: &str) -> World {
         let plane = plane().await;
-        let admin = plane.client().await.unwrap();
-        let ns = TestNamespace::create(&admin, prefix).await.unwrap();
-        let user = format!("capt-operator-{}", ns.name());
-        let role = capt_testkit::rbac::operator_role().unwrap();
-        capt_testkit::rbac::bind_cluster_role(&admin, &role, &user)
-            .await
-            .unwrap();
-        let operator = Operator::start(plane.client_for(&user, None).await.unwrap(), ns.name()).await;
+        let (admin, ns, operator_client) = support::namespace_with_operator_user(plane, prefix).await;
+        let operator = Operator::start(operator_client, ns.name()).await;
         let sim = Simulator::spawn(
             admin.clone(),
             SimulatorConfig::new(SimulatedCluster::from_plane(plane)).in_namespace(ns.name()),

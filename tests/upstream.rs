@@ -9,10 +9,7 @@ mod support;
 
 use std::time::Duration;
 
-use capt_controlplane::{
-    api::{CAPTControlPlane, WorkspaceApi},
-    controller::Config,
-};
+use capt_controlplane::api::{CAPTControlPlane, WorkspaceApi};
 use capt_testkit::{
     Output, PlaneOptions, Script, ScriptKey, SimulatedCluster, Simulator, SimulatorConfig, SimulatorHandle,
     TestControlPlane, TestNamespace,
@@ -51,13 +48,7 @@ impl World {
     async fn new(prefix: &str, api: WorkspaceApi) -> World {
         support::world::init_logs();
         let plane = plane().await;
-        let admin = plane.client().await.unwrap();
-        let ns = TestNamespace::create(&admin, prefix).await.unwrap();
-        let user = format!("capt-operator-{}", ns.name());
-        let role = capt_testkit::rbac::operator_role().unwrap();
-        capt_testkit::rbac::bind_cluster_role(&admin, &role, &user)
-            .await
-            .unwrap();
+        let (admin, ns, operator_client) = support::namespace_with_operator_user(plane, prefix).await;
         let sim = Simulator::spawn(
             admin.clone(),
             SimulatorConfig::new(SimulatedCluster::from_plane(plane))
@@ -66,7 +57,7 @@ impl World {
         );
         support::create_token_credentials(&admin, ns.name()).await;
         World {
-            operator_client: plane.client_for(&user, None).await.unwrap(),
+            operator_client,
             admin,
             ns,
             api,
@@ -76,13 +67,7 @@ impl World {
     }
 
     async fn start_operator(&mut self) {
-        let config = Config {
-            namespace: Some(self.name().to_owned()),
-            workspace_api: self.api,
-            health_interval: Duration::from_secs(2),
-            ..Config::default()
-        };
-        self.operator = Some(Operator::start_with(self.operator_client.clone(), config).await);
+        self.operator = Some(Operator::start_for(self.operator_client.clone(), self.name(), self.api).await);
     }
 
     fn name(&self) -> &str {

@@ -35,14 +35,7 @@ impl AnyControlPlane {
     /// A control plane upstream left Ready, read as Ready (see the module docs); the history
     /// records the adoption, which is not a transition.
     pub fn adopt_upstream_ready(status: &CAPTControlPlaneStatus, now: Timestamp) -> AnyControlPlane {
-        let mut core = Core {
-            now,
-            entered_at: now,
-            history: Vec::new(),
-            omitted: 0,
-            transitions: Vec::new(),
-            failure: None,
-        };
+        let mut core = Core::empty(now);
         core.record(OperationRecord {
             operation: "Adopted from upstream CAPT".to_owned(),
             from: StateName::Ready.as_str().to_owned(),

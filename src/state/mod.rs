@@ -188,6 +188,18 @@ pub struct Core {
 }
 
 impl Core {
+    /// No history, entered at `now`.
+    fn empty(now: Timestamp) -> Self {
+        Core {
+            now,
+            entered_at: now,
+            history: Vec::new(),
+            omitted: 0,
+            transitions: Vec::new(),
+            failure: None,
+        }
+    }
+
     /// Appends a history record, dropping the oldest of the latest ones (never the first
     /// [`HISTORY_FIRST`]) beyond [`HISTORY_LIMIT`].
     fn record(&mut self, record: OperationRecord) {
@@ -282,14 +294,7 @@ impl<S: State> ControlPlane<S> {
 impl ControlPlane<Pending> {
     /// A brand-new control plane, at `now`.
     pub fn new(now: Timestamp) -> Self {
-        Self::from_core(Core {
-            now,
-            entered_at: now,
-            history: Vec::new(),
-            omitted: 0,
-            transitions: Vec::new(),
-            failure: None,
-        })
+        Self::from_core(Core::empty(now))
     }
 }
 

@@ -9,7 +9,7 @@ pub mod world;
 use std::time::Duration;
 
 use capt_controlplane::{
-    api::{CredentialsSecretReference, WorkspaceTemplate},
+    api::{CredentialsSecretReference, WorkspaceApi, WorkspaceTemplate},
     controller::{self, Config, run::Runtime},
 };
 use k8s_openapi::api::core::v1::Secret;
@@ -26,11 +26,17 @@ impl Operator {
     /// Starts an operator watching `namespace` (health checks every 2 s) and waits until its
     /// caches have synced.
     pub async fn start(client: Client, namespace: &str) -> Operator {
+        Self::start_for(client, namespace, WorkspaceApi::default()).await
+    }
+
+    /// [`start`](Self::start), with Workspaces of `api`.
+    pub async fn start_for(client: Client, namespace: &str, api: WorkspaceApi) -> Operator {
         Self::start_with(
             client,
             Config {
                 namespace: Some(namespace.to_owned()),
                 health_interval: Duration::from_secs(2),
+                workspace_api: api,
                 ..Config::default()
             },
         )
@@ -54,6 +60,24 @@ impl Operator {
             .expect("operator stops in time")
             .unwrap();
     }
+}
+
+/// A fresh namespace on `plane`, and a client for the user the operator runs as there: bound
+/// only to the operator's ClusterRole (`manifests/rbac/role.yaml`). Returns (admin, namespace,
+/// operator client).
+pub async fn namespace_with_operator_user(
+    plane: &capt_testkit::TestControlPlane,
+    prefix: &str,
+) -> (Client, capt_testkit::TestNamespace, Client) {
+    let admin = plane.client().await.unwrap();
+    let ns = capt_testkit::TestNamespace::create(&admin, prefix).await.unwrap();
+    let user = format!("capt-operator-{}", ns.name());
+    let role = capt_testkit::rbac::operator_role().unwrap();
+    capt_testkit::rbac::bind_cluster_role(&admin, &role, &user)
+        .await
+        .unwrap();
+    let operator_client = plane.client_for(&user, None).await.unwrap();
+    (admin, ns, operator_client)
 }
 
 /// The Secret every test namespace gets with the test AWS identity's credentials

@@ -11,12 +11,9 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use base64::{Engine, engine::general_purpose::STANDARD};
-use capt_controlplane::{
-    api::{
-        CAPTControlPlane, CAPTControlPlaneSpec, ControlPlaneConfig, RecoveryStrategy, WorkspaceApi,
-        WorkspaceTemplateReference,
-    },
-    controller::Config,
+use capt_controlplane::api::{
+    CAPTControlPlane, CAPTControlPlaneSpec, ControlPlaneConfig, RecoveryStrategy, WorkspaceApi,
+    WorkspaceTemplateReference,
 };
 use capt_testkit::{TestControlPlane, TestNamespace, provider_terraform};
 use k8s_openapi::api::core::v1::Secret;
@@ -119,23 +116,8 @@ pub struct World<'p> {
 
 impl<'p> World<'p> {
     pub async fn new(plane: &'p TestControlPlane, prefix: &str, api: WorkspaceApi) -> World<'p> {
-        let admin = plane.client().await.unwrap();
-        let ns = TestNamespace::create(&admin, prefix).await.unwrap();
-        let user = format!("capt-operator-{}", ns.name());
-        let role = capt_testkit::rbac::operator_role().unwrap();
-        capt_testkit::rbac::bind_cluster_role(&admin, &role, &user)
-            .await
-            .unwrap();
-        let operator = Operator::start_with(
-            plane.client_for(&user, None).await.unwrap(),
-            Config {
-                namespace: Some(ns.name().to_owned()),
-                health_interval: Duration::from_secs(2),
-                workspace_api: api,
-                ..Config::default()
-            },
-        )
-        .await;
+        let (admin, ns, operator_client) = super::namespace_with_operator_user(plane, prefix).await;
+        let operator = Operator::start_for(operator_client, ns.name(), api).await;
         super::create_token_credentials(&admin, ns.name()).await;
         let mut spec = workspace_spec(
             plane,
