@@ -896,19 +896,8 @@ async fn a_template_the_workspace_api_refuses_is_flagged_before_anyone_uses_it()
         .unwrap();
     assert_eq!(verdict.reason, "WorkspaceRejected");
     assert!(verdict.message.contains("module"), "{}", verdict.message);
-    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(w.admin.clone(), w.name());
-    let warned = events
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .any(|e| {
-            e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("flat")
-                && e.type_.as_deref() == Some("Warning")
-                && e.reason.as_deref() == Some("WorkspaceRejected")
-        });
-    assert!(warned, "a Warning event on the template");
+    // The event follows the status write: wait for it rather than read once.
+    w.wait_event("flat", "Warning", "WorkspaceRejected").await;
 
     // Fixed: the new generation is checked and accepted.
     templates
