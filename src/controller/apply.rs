@@ -244,7 +244,7 @@ async fn ensure_workspace(
     let ws_name = workspace_name(&name);
     st.workspace_name = Some(ws_name.clone());
     let ws_api = workspaces(ctx, &namespace);
-    let existing = ws_api.get_opt(&ws_name).await?;
+    let mut existing = ws_api.get_opt(&ws_name).await?;
 
     let waits = check_waits(apply, ctx, &namespace)?;
     let template_key = ObjectRef::new(&apply.spec.template_ref.name)
@@ -255,14 +255,20 @@ async fn ensure_workspace(
         .get(&template_key)
         .and_then(|t| t.metadata.generation);
     let mut next = Action::requeue(MAX_REQUEUE);
-    let same_namespace: Vec<Arc<WorkspaceTemplateApply>> = ctx
-        .stores
-        .applies
-        .state()
-        .into_iter()
-        .filter(|a| a.metadata.namespace.as_deref() == Some(namespace.as_str()))
-        .collect();
-    let cycle = crate::graph::wait_cycle(&namespace, &name, same_namespace.iter().map(AsRef::as_ref));
+    // An apply that waits for no Workspace is on no cycle, and looking costs what the namespace
+    // holds: a thousand applies, each pass.
+    let cycle = if apply.spec.wait_for_workspaces.is_empty() {
+        None
+    } else {
+        let same_namespace: Vec<Arc<WorkspaceTemplateApply>> = ctx
+            .stores
+            .applies
+            .state()
+            .into_iter()
+            .filter(|a| a.metadata.namespace.as_deref() == Some(namespace.as_str()))
+            .collect();
+        crate::graph::wait_cycle(&namespace, &name, same_namespace.iter().map(AsRef::as_ref))
+    };
     if let Some(cycle) = cycle {
         let msg = format!(
             "waitForWorkspaces form a cycle that can never resolve: {}",
@@ -354,15 +360,19 @@ async fn ensure_workspace(
                         )
                         .await
                     {
-                        Ok(_) => {
+                        Ok(written) => {
+                            // What the server stored is what the mirror below reports: the
+                            // Workspace exists now, and saying otherwise would cost another write
+                            // once the cache catches up.
+                            let adopted = existing
+                                .as_ref()
+                                .is_some_and(|ws| rendered_by_upstream(ws, apply));
+                            existing = Some(written);
                             st.applied = true;
                             st.refused_hash = None;
                             st.last_applied_time = Some(now.clone());
                             st.last_applied_hash = Some(hash);
-                            if existing
-                                .as_ref()
-                                .is_some_and(|ws| rendered_by_upstream(ws, apply))
-                            {
+                            if adopted {
                                 let note = format!(
                                     "adopted Workspace {ws_name}, which upstream CAPT rendered from this apply"
                                 );
