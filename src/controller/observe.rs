@@ -1,7 +1,7 @@
 //! What a control plane's reconcile pass looks at, read from the shared caches (no API request)
 //! except the connection secret's data, which is fetched only when a pass needs it.
 
-use std::{borrow::Cow, collections::BTreeMap, sync::Arc};
+use std::{collections::BTreeMap, sync::Arc};
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::{
@@ -146,17 +146,17 @@ pub struct CachedFacts<'a> {
 }
 
 impl graph::Facts for CachedFacts<'_> {
-    fn template(&self, namespace: &str, name: &str) -> Option<Cow<'_, WorkspaceTemplate>> {
+    fn template(&self, namespace: &str, name: &str) -> Option<graph::Fact<'_, WorkspaceTemplate>> {
         let found = self
             .stores
             .templates
             .get(&ObjectRef::new(name).within(namespace))?;
-        Some(Cow::Owned(WorkspaceTemplate::clone(&found)))
+        Some(graph::Fact::Shared(found))
     }
 
-    fn apply(&self, namespace: &str, name: &str) -> Option<Cow<'_, WorkspaceTemplateApply>> {
+    fn apply(&self, namespace: &str, name: &str) -> Option<graph::Fact<'_, WorkspaceTemplateApply>> {
         let found = self.stores.applies.get(&ObjectRef::new(name).within(namespace))?;
-        Some(Cow::Owned(WorkspaceTemplateApply::clone(&found)))
+        Some(graph::Fact::Shared(found))
     }
 
     fn for_each_apply(&self, namespace: Option<&str>, visit: &mut dyn FnMut(&WorkspaceTemplateApply)) {
@@ -167,10 +167,10 @@ impl graph::Facts for CachedFacts<'_> {
         }
     }
 
-    fn workspace(&self, namespace: &str, name: &str) -> Option<Cow<'_, WorkspaceView>> {
+    fn workspace(&self, namespace: &str, name: &str) -> Option<graph::Fact<'_, WorkspaceView>> {
         let found = self.stores.workspace(self.workspace_api, namespace, name)?;
         match WorkspaceView::from_dynamic(&found) {
-            Ok(view) => Some(Cow::Owned(view)),
+            Ok(view) => Some(graph::Fact::Owned(view)),
             Err(e) => {
                 // Someone else's Workspace the graph leads to; ours is read with its error.
                 tracing::warn!(
@@ -189,14 +189,18 @@ impl graph::Facts for CachedFacts<'_> {
             .is_some()
     }
 
-    fn control_plane_applying(&self, namespace: &str, name: &str) -> Option<Cow<'_, CAPTControlPlane>> {
+    fn control_plane_applying(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Option<graph::Fact<'_, CAPTControlPlane>> {
         // Asked only for an apply that does not exist yet, while a graph is being validated.
         self.stores
             .control_planes
             .state()
             .into_iter()
             .find(|cp| cp.metadata.namespace.as_deref() == Some(namespace) && desired_apply::name(cp) == name)
-            .map(|cp| Cow::Owned(CAPTControlPlane::clone(&cp)))
+            .map(graph::Fact::Shared)
     }
 
     fn config_map_exists(&self, _namespace: &str, _name: &str) -> bool {

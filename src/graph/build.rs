@@ -29,10 +29,7 @@
 //! unless the caller observes them, and Unknown is never a root cause. Anything not found is
 //! Missing.
 
-use std::{
-    borrow::Cow,
-    collections::{BTreeMap, BTreeSet, VecDeque},
-};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::api::{
     CAPTControlPlane, ClusterView, DependencyKind, WorkspaceApi, WorkspaceTemplate, WorkspaceTemplateApply,
@@ -170,17 +167,19 @@ pub struct Subject<'a> {
 /// caches, so that building a control plane's graph costs what the graph holds rather than what
 /// the cluster holds.
 ///
-/// Objects come back as [`Cow`]: borrowed when the caller holds them, owned when it has to make
-/// them (a typed view of a cached Workspace, say).
+/// Objects come back as a [`Fact`]: borrowed when the caller holds them, shared with a cache
+/// (never copied: a template can hold many kilobytes of Terraform, and a graph of a namespace
+/// with a thousand applies asks for it a thousand times), owned when it has to make them (a
+/// typed view of a cached Workspace, say).
 pub trait Facts {
     /// The WorkspaceTemplate `namespace/name`.
-    fn template(&self, namespace: &str, name: &str) -> Option<Cow<'_, WorkspaceTemplate>>;
+    fn template(&self, namespace: &str, name: &str) -> Option<Fact<'_, WorkspaceTemplate>>;
     /// The WorkspaceTemplateApply `namespace/name`.
-    fn apply(&self, namespace: &str, name: &str) -> Option<Cow<'_, WorkspaceTemplateApply>>;
+    fn apply(&self, namespace: &str, name: &str) -> Option<Fact<'_, WorkspaceTemplateApply>>;
     /// Calls `visit` with every apply in `namespace`, or in every namespace, in any order.
     fn for_each_apply(&self, namespace: Option<&str>, visit: &mut dyn FnMut(&WorkspaceTemplateApply));
     /// The Workspace `name`; `namespace` is empty for cluster-scoped Workspaces.
-    fn workspace(&self, namespace: &str, name: &str) -> Option<Cow<'_, WorkspaceView>>;
+    fn workspace(&self, namespace: &str, name: &str) -> Option<Fact<'_, WorkspaceView>>;
     /// Whether the Secret `namespace/name` exists.
     fn secret_exists(&self, namespace: &str, name: &str) -> bool;
     /// Whether the ConfigMap `namespace/name` exists.
@@ -188,7 +187,29 @@ pub trait Facts {
     /// Whether the (Cluster)ProviderConfig `namespace/name` exists; `None` when not observed.
     fn provider_config_exists(&self, namespace: &str, name: &str) -> Option<bool>;
     /// The control plane in `namespace` that writes the apply `name`, when none exists yet.
-    fn control_plane_applying(&self, namespace: &str, name: &str) -> Option<Cow<'_, CAPTControlPlane>>;
+    fn control_plane_applying(&self, namespace: &str, name: &str) -> Option<Fact<'_, CAPTControlPlane>>;
+}
+
+/// An object [`Facts`] hand out.
+pub enum Fact<'a, T> {
+    /// The caller's own.
+    Borrowed(&'a T),
+    /// A cache's, shared.
+    Shared(std::sync::Arc<T>),
+    /// Made for the caller.
+    Owned(T),
+}
+
+impl<T> std::ops::Deref for Fact<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        match self {
+            Fact::Borrowed(t) => t,
+            Fact::Shared(t) => t,
+            Fact::Owned(t) => t,
+        }
+    }
 }
 
 /// The apply `cp` will write, as the graph sees it before it exists: its name and spec (the
@@ -278,14 +299,16 @@ impl<'o> Listed<'o> {
 }
 
 impl Facts for Listed<'_> {
-    fn template(&self, namespace: &str, name: &str) -> Option<Cow<'_, WorkspaceTemplate>> {
+    fn template(&self, namespace: &str, name: &str) -> Option<Fact<'_, WorkspaceTemplate>> {
         self.templates
             .get(&key(namespace, name))
-            .map(|t| Cow::Borrowed(*t))
+            .map(|t| Fact::Borrowed(*t))
     }
 
-    fn apply(&self, namespace: &str, name: &str) -> Option<Cow<'_, WorkspaceTemplateApply>> {
-        self.applies.get(&key(namespace, name)).map(|a| Cow::Borrowed(*a))
+    fn apply(&self, namespace: &str, name: &str) -> Option<Fact<'_, WorkspaceTemplateApply>> {
+        self.applies
+            .get(&key(namespace, name))
+            .map(|a| Fact::Borrowed(*a))
     }
 
     fn for_each_apply(&self, namespace: Option<&str>, visit: &mut dyn FnMut(&WorkspaceTemplateApply)) {
@@ -295,10 +318,10 @@ impl Facts for Listed<'_> {
             .for_each(|(_, a)| visit(a));
     }
 
-    fn workspace(&self, namespace: &str, name: &str) -> Option<Cow<'_, WorkspaceView>> {
+    fn workspace(&self, namespace: &str, name: &str) -> Option<Fact<'_, WorkspaceView>> {
         self.workspaces
             .get(&key(namespace, name))
-            .map(|w| Cow::Borrowed(*w))
+            .map(|w| Fact::Borrowed(*w))
     }
 
     fn secret_exists(&self, namespace: &str, name: &str) -> bool {
@@ -315,11 +338,11 @@ impl Facts for Listed<'_> {
             .map(|present| present.contains(&key(namespace, name)))
     }
 
-    fn control_plane_applying(&self, namespace: &str, name: &str) -> Option<Cow<'_, CAPTControlPlane>> {
+    fn control_plane_applying(&self, namespace: &str, name: &str) -> Option<Fact<'_, CAPTControlPlane>> {
         self.control_planes
             .iter()
             .find(|cp| cp.metadata.namespace.as_deref() == Some(namespace) && desired_apply::name(cp) == name)
-            .map(Cow::Borrowed)
+            .map(Fact::Borrowed)
     }
 }
 
@@ -499,10 +522,10 @@ impl Builder<'_> {
     }
 
     /// The apply `namespace/name`, or the one a control plane will write under that name.
-    fn apply_or_planned(&self, namespace: &str, name: &str) -> Option<Cow<'_, WorkspaceTemplateApply>> {
+    fn apply_or_planned(&self, namespace: &str, name: &str) -> Option<Fact<'_, WorkspaceTemplateApply>> {
         self.facts
             .apply(namespace, name)
-            .or_else(|| self.planned(namespace, name).map(Cow::Owned))
+            .or_else(|| self.planned(namespace, name).map(Fact::Owned))
     }
 
     /// The apply a control plane (this one, or another in the namespace) will write as

@@ -53,7 +53,7 @@ mod waits;
 
 pub use algorithms::{BrokenDependency, Cycle};
 pub use build::{
-    APPLY_SUFFIX, BuiltGraph, Facts, ObjectKey, Observed, Subject, build, build_from, ca_secret_name,
+    APPLY_SUFFIX, BuiltGraph, Fact, Facts, ObjectKey, Observed, Subject, build, build_from, ca_secret_name,
     control_plane_status, default_apply_name, kubeconfig_secret_name, rendered_workspace_name,
 };
 pub use model::{DependencyGraph, Kind, Node, NodeId, NodeStatus, Origin};
