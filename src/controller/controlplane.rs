@@ -456,7 +456,33 @@ impl Pass<'_> {
 
     /// Writes the endpoint and the Cluster API secrets; returns the configuration facts.
     async fn configure(&mut self) -> Result<ConfigurationFacts> {
-        let Some(conn) = observe::connection_data(self.cp, self.ctx).await? else {
+        let kc_name = graph::kubeconfig_secret_name(&self.cluster_name);
+        let ca_name = graph::ca_secret_name(&self.cluster_name);
+        let user_name = kubeconfig::user_kubeconfig_secret_name(&self.cluster_name);
+        // Every read this pass needs, in one round trip: the path to Ready is a queue at scale,
+        // and each round trip is a place in it. The credentials are read ahead only when no
+        // kubeconfig exists yet, which is when a token is certain to be minted.
+        let namespace = self.cp.namespace().unwrap_or_default();
+        let kubeconfig_cached = observe::secret_cached(&self.ctx.stores, &namespace, &kc_name);
+        let credentials = self
+            .cp
+            .spec
+            .token_credentials_ref
+            .as_ref()
+            .filter(|_| !kubeconfig_cached);
+        let (conn, existing_kc, existing_ca, existing_user, read_ahead) = futures::try_join!(
+            observe::connection_data(self.cp, self.ctx),
+            effects::fetch_cached_secret(self.cp, self.ctx, &kc_name),
+            effects::fetch_cached_secret(self.cp, self.ctx, &ca_name),
+            effects::fetch_cached_secret(self.cp, self.ctx, &user_name),
+            async {
+                match credentials {
+                    Some(r) => effects::fetch_secret(self.cp, self.ctx, &r.name).await.map(Some),
+                    None => Ok(None),
+                }
+            },
+        )?;
+        let Some(conn) = conn else {
             let name = format!("{}{CONNECTION_SECRET_SUFFIX}", self.cp.name_any());
             self.configure_problem = Some((
                 "WaitingForConnectionSecret",
@@ -513,16 +539,18 @@ impl Pass<'_> {
             .as_ref()
             .and_then(|w| w.output_string("cluster_name"))
             .unwrap_or_else(|| self.cluster_name.clone());
-        let kc_name = graph::kubeconfig_secret_name(&self.cluster_name);
-        let ca_name = graph::ca_secret_name(&self.cluster_name);
-        let user_name = kubeconfig::user_kubeconfig_secret_name(&self.cluster_name);
-        let (existing_kc, existing_ca, existing_user) = futures::try_join!(
-            effects::fetch_secret(self.cp, self.ctx, &kc_name),
-            effects::fetch_secret(self.cp, self.ctx, &ca_name),
-            effects::fetch_secret(self.cp, self.ctx, &user_name),
-        )?;
         let for_cluster_api = self
-            .cluster_api_kubeconfig(&conn, &ep, &ca, existing_kc.as_ref(), region, &eks_name)
+            .cluster_api_kubeconfig(
+                &conn,
+                &ep,
+                &ca,
+                KubeconfigReads {
+                    current: existing_kc.as_ref(),
+                    credentials: read_ahead,
+                },
+                region,
+                &eks_name,
+            )
             .await?;
         let user = effects::DesiredSecret {
             data: kubeconfig::kubeconfig_secret_data(kubeconfig::user_kubeconfig(
@@ -603,7 +631,7 @@ impl Pass<'_> {
         conn: &std::collections::BTreeMap<String, Vec<u8>>,
         ep: &crate::api::ApiEndpoint,
         ca: &[u8],
-        existing: Option<&k8s_openapi::api::core::v1::Secret>,
+        reads: KubeconfigReads<'_>,
         region: Option<&str>,
         eks_name: &str,
     ) -> Result<Option<effects::DesiredSecret>> {
@@ -644,7 +672,8 @@ impl Pass<'_> {
             return Ok(None);
         };
         // The current token, while it is fresh: a new one every pass would write every pass.
-        let fresh = existing
+        let fresh = reads
+            .current
             .filter(|s| effects::controlled_by(s, self.cp))
             .and_then(|s| {
                 let refresh_at: Timestamp = s
@@ -663,7 +692,11 @@ impl Pass<'_> {
                     .key
                     .as_deref()
                     .unwrap_or(eks_token::DEFAULT_CREDENTIALS_KEY);
-                let minted = match effects::fetch_secret(self.cp, self.ctx, &credentials_ref.name).await? {
+                let credentials = match reads.credentials {
+                    Some(read) => read,
+                    None => effects::fetch_secret(self.cp, self.ctx, &credentials_ref.name).await?,
+                };
+                let minted = match credentials {
                     None => Err((
                         reason::WAITING_FOR_TOKEN_CREDENTIALS,
                         format!(
@@ -1036,6 +1069,13 @@ impl Pass<'_> {
 }
 
 /// `namespace/name`: how the operator's in-memory records name a control plane.
+/// What a pass read for `<cluster>-kubeconfig`: the secret as it is, and the token credentials
+/// when they were read ahead (`None`: not read yet).
+struct KubeconfigReads<'a> {
+    current: Option<&'a k8s_openapi::api::core::v1::Secret>,
+    credentials: Option<Option<k8s_openapi::api::core::v1::Secret>>,
+}
+
 fn key_of(cp: &CAPTControlPlane) -> String {
     format!("{}/{}", cp.namespace().unwrap_or_default(), cp.name_any())
 }

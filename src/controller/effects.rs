@@ -127,6 +127,18 @@ pub async fn fetch_secret(cp: &CAPTControlPlane, ctx: &Context, name: &str) -> R
     Ok(api.get_opt(name).await?)
 }
 
+/// Reads secret `name` in the control plane's namespace, unless the metadata cache says there is
+/// none: on the way to Ready the three Cluster API secrets do not exist yet, and three reads that
+/// find nothing are a round trip on the path to Ready. A cache that lags behind a create only
+/// leads [`ensure_cluster_secret`] to a create the server refuses, and to the read after all.
+pub async fn fetch_cached_secret(cp: &CAPTControlPlane, ctx: &Context, name: &str) -> Result<Option<Secret>> {
+    let namespace = cp.namespace().ok_or(Error::Incomplete("namespace"))?;
+    if !super::observe::secret_cached(&ctx.stores, &namespace, name) {
+        return Ok(None);
+    }
+    fetch_secret(cp, ctx, name).await
+}
+
 /// Whether `secret` is controlled by the control plane.
 pub fn controlled_by(secret: &Secret, cp: &CAPTControlPlane) -> bool {
     let uid = cp.uid().unwrap_or_default();
@@ -150,6 +162,10 @@ pub fn secret_data(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
 /// Writes a Cluster API secret (`<cluster>-kubeconfig`, `<cluster>-user-kubeconfig`,
 /// `<cluster>-ca`) owned by the control plane, unless `existing` (as the caller just read it) is
 /// not ours. Writes only when a desired key, annotation or the label differs.
+///
+/// With no `existing` the secret is created, never applied: a secret of that name that appeared
+/// meanwhile (someone else's, or ours that the cache had not seen) makes the server refuse, and
+/// it is read and judged like any existing one. An apply would have taken a stranger's secret.
 ///
 /// A secret's type cannot change, so one that upstream CAPT wrote (its CA secret is `Opaque`)
 /// keeps its type; keys another writer added (upstream's `ca.crt`) are left alone and are no
@@ -180,6 +196,8 @@ pub async fn ensure_cluster_secret(
         }
         type_ = existing.type_.clone().unwrap_or_else(|| "Opaque".to_owned());
     }
+    // Kept for the second look after a refused create.
+    let absent = existing.is_none().then(|| desired.clone());
     let owner = cp.controller_owner_ref(&()).ok_or(Error::Incomplete("uid"))?;
     let secret = Secret {
         metadata: kube::api::ObjectMeta {
@@ -203,16 +221,42 @@ pub async fn ensure_cluster_secret(
         ),
         ..Default::default()
     };
-    let mut body = serde_json::to_value(&secret).map_err(|e| Error::Malformed(e.to_string()))?;
-    body["apiVersion"] = json!("v1");
-    body["kind"] = json!("Secret");
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
-    api.patch(
-        name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await?;
+    if let Some(for_a_second_look) = absent {
+        let params = kube::api::PostParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..Default::default()
+        };
+        match api.create(&params, &secret).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(refused)) if refused.code == 409 => {
+                let Some(found) = api.get_opt(name).await? else {
+                    // Created and deleted again between the two requests: the next pass decides.
+                    return Err(kube::Error::Api(refused).into());
+                };
+                return Box::pin(ensure_cluster_secret(
+                    cp,
+                    ctx,
+                    name,
+                    cluster_name,
+                    Some(&found),
+                    for_a_second_look,
+                ))
+                .await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        let mut body = serde_json::to_value(&secret).map_err(|e| Error::Malformed(e.to_string()))?;
+        body["apiVersion"] = json!("v1");
+        body["kind"] = json!("Secret");
+        api.patch(
+            name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await?;
+    }
     // Names only: a kubeconfig secret holds a bearer token.
     tracing::info!(controlplane = %cp.name_any(), secret = name, "cluster secret written");
     Ok(SecretOutcome::Ready)

@@ -67,6 +67,14 @@ impl Observation {
     }
 }
 
+/// Whether the secret `namespace/name` exists, by the cache.
+pub fn secret_cached(stores: &Stores, namespace: &str, name: &str) -> bool {
+    stores
+        .secrets
+        .get(&ObjectRef::new(name).within(namespace))
+        .is_some()
+}
+
 /// Whether the secret `namespace/name` exists (by the cache) and is controlled by the object
 /// with `uid`.
 pub fn secret_owned_by(stores: &Stores, namespace: &str, name: &str, uid: &str) -> Option<bool> {
