@@ -79,6 +79,9 @@ pub struct ClusterView {
     pub endpoint_host: Option<String>,
 }
 
+/// The fields of a Cluster's `spec` that [`ClusterView`] reads; a cache may drop the rest.
+pub const VIEWED_SPEC_FIELDS: &[&str] = &["paused", "controlPlaneEndpoint"];
+
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct ClusterSpecFields {

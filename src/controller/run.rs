@@ -201,6 +201,29 @@ fn slim_metadata<K: kube::Resource>(obj: &mut K) {
     }
 }
 
+/// A cached Secret is metadata for knowing it exists, whose it is (owner references) and whom it
+/// concerns (labels). Annotations are left out: the token's refresh time is read with the data.
+fn slim_secret(secret: &mut PartialObjectMeta<Secret>) {
+    slim_metadata(secret);
+    secret.metadata.annotations = None;
+}
+
+/// A cached Cluster keeps what [`cluster::ClusterView`] reads: metadata and the spec fields it
+/// names. A Cluster's status (a dozen conditions in v1beta2) and topology are read by no pass.
+fn slim_cluster(c: &mut DynamicObject) {
+    slim_metadata(c);
+    let spec = c.data.get("spec").and_then(|s| s.as_object()).map(|spec| {
+        cluster::VIEWED_SPEC_FIELDS
+            .iter()
+            .filter_map(|f| spec.get(*f).map(|v| ((*f).to_owned(), v.clone())))
+            .collect::<serde_json::Map<_, _>>()
+    });
+    c.data = match spec {
+        Some(spec) => serde_json::json!({ "spec": spec }),
+        None => serde_json::json!({}),
+    };
+}
+
 /// A cached Workspace keeps metadata and status: the spec holds the rendered Terraform (inline
 /// modules of many kilobytes) and reconcilers that need it read the Workspace itself.
 fn slim_workspace(ws: &mut DynamicObject) {
@@ -246,7 +269,7 @@ pub async fn run(
         api_of::<PartialObjectMeta<Secret>>(&client, ns),
         all(),
         (),
-        slim_metadata,
+        slim_secret,
     );
     let (workspaces, workspaces_task) = Feed::start(
         dynamic_api(&client, ns, &ws_ar, ws_namespaced),
@@ -258,7 +281,7 @@ pub async fn run(
         dynamic_api(&client, ns, &cluster_ar, true),
         all(),
         cluster_ar.clone(),
-        slim_metadata,
+        slim_cluster,
     );
     let stores = super::Stores {
         control_planes: control_planes.store.clone(),
@@ -520,20 +543,54 @@ fn controlplanes_for_secret(
     store: &Store<CAPTControlPlane>,
     s: &PartialObjectMeta<Secret>,
 ) -> Vec<ObjectRef<CAPTControlPlane>> {
-    let ns = s.namespace();
-    let name = s.name_any();
+    // Called for every Secret event with every control plane: no allocation per control plane.
+    let ns = s.metadata.namespace.as_deref();
+    let owner = s
+        .metadata
+        .name
+        .as_deref()
+        .and_then(|n| n.strip_suffix(controlplane::CONNECTION_SECRET_SUFFIX));
     let cluster = s.labels().get(CLUSTER_NAME_LABEL);
     store
         .state()
         .iter()
-        .filter(|cp| cp.namespace() == ns)
+        .filter(|cp| cp.metadata.namespace.as_deref() == ns)
         .filter(|cp| {
+            let by_name = owner.is_some() && cp.metadata.name.as_deref() == owner;
             let by_cluster =
                 cluster.is_some_and(|c| cluster::cluster_ref(&cp.metadata).is_some_and(|r| &r.name == c));
-            let by_name =
-                name.strip_suffix(controlplane::CONNECTION_SECRET_SUFFIX) == Some(cp.name_any().as_str());
-            by_cluster || by_name
+            by_name || by_cluster
         })
         .map(|cp| ObjectRef::from_obj(cp.as_ref()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slim_cluster_reads_as_the_whole_one() {
+        let whole: DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster",
+            "metadata": {"name": "prod", "namespace": "team-a", "deletionTimestamp": "2026-01-01T00:00:00Z",
+                         "managedFields": [{"manager": "capi", "operation": "Update"}]},
+            "spec": {
+                "paused": true,
+                "controlPlaneEndpoint": {"host": "abc.eks.amazonaws.com", "port": 443},
+                "controlPlaneRef": {"apiGroup": "controlplane.cluster.x-k8s.io", "kind": "CAPTControlPlane", "name": "prod-cp"},
+                "topology": {"version": "v1.31.0", "variables": [{"name": "region", "value": "eu-west-1"}]}
+            },
+            "status": {"conditions": [{"type": "Available", "status": "False", "reason": "Deleting"}]}
+        }))
+        .unwrap();
+        let mut slim = whole.clone();
+        slim_cluster(&mut slim);
+        assert_eq!(
+            cluster::ClusterView::from_dynamic(&slim).unwrap(),
+            cluster::ClusterView::from_dynamic(&whole).unwrap()
+        );
+        assert!(slim.data.get("status").is_none() && slim.data["spec"].get("topology").is_none());
+        assert!(slim.metadata.managed_fields.is_none());
+    }
 }
