@@ -64,8 +64,8 @@ struct Args {
     #[arg(long, env = "NO_ENDPOINT_PROBE", default_value_t = false)]
     no_endpoint_probe: bool,
 
-    /// Reconciles in flight per controller (Cluster API's controllers default to 10 too).
-    #[arg(long, env = "CONCURRENCY", default_value_t = 10)]
+    /// Reconciles in flight per controller.
+    #[arg(long, env = "CONCURRENCY", default_value_t = 4)]
     concurrency: u16,
 
     /// Log format.

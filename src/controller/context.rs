@@ -36,7 +36,7 @@ impl Default for Config {
             workspace_api: WorkspaceApi::Namespaced,
             health_interval: Duration::from_secs(60),
             probe_endpoints: true,
-            concurrency: 10,
+            concurrency: 4,
         }
     }
 }
