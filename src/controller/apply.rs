@@ -177,6 +177,11 @@ pub async fn reconcile(apply: Arc<WorkspaceTemplateApply>, ctx: Arc<Context>) ->
             }
             Cleanup::Waiting(action) => Ok(action),
         },
+        Phase::Added(written) => {
+            ctx.written
+                .record(&written_key(&namespace, &apply.name_any()), written.as_deref());
+            Ok(Action::await_change())
+        }
         Phase::Settled(action) => Ok(action),
     }
 }

@@ -74,6 +74,11 @@ pub async fn reconcile(cp: Arc<CAPTControlPlane>, ctx: Arc<Context>) -> Result<A
     let _timer = ctx.metrics.reconcile_started("captcontrolplane");
     let namespace = cp.namespace().ok_or(Error::Incomplete("namespace"))?;
     let api: Api<CAPTControlPlane> = Api::namespaced(ctx.client.clone(), &namespace);
+    let key = key_of(&cp);
+    if ctx.written.is_stale(&key, cp.resource_version().as_deref()) {
+        // The watch has not delivered our own last write yet; its event will wake us with it.
+        return Ok(Action::requeue(Duration::from_secs(2)));
+    }
     // A new control plane gets its finalizer and the apply name upstream documents in one write.
     let apply_name = desired_apply::name(cp.as_ref());
     let also = if cp.spec.workspace_template_apply_name.as_deref() == Some(apply_name.as_str()) {
@@ -90,6 +95,10 @@ pub async fn reconcile(cp: Arc<CAPTControlPlane>, ctx: Arc<Context>) -> Result<A
             }
             Cleanup::Waiting(action) => Ok(action),
         },
+        Phase::Added(written) => {
+            ctx.written.record(&key, written.as_deref());
+            Ok(Action::await_change())
+        }
         Phase::Settled(action) => Ok(action),
     }
 }
@@ -1085,10 +1094,6 @@ async fn reconcile_live(cp: &CAPTControlPlane, ctx: &Context, api: &Api<CAPTCont
     let key = key_of(cp);
     if !ctx.synced() {
         return Ok(Action::requeue(CACHE_SYNC_WAIT));
-    }
-    if ctx.written.is_stale(&key, cp.resource_version().as_deref()) {
-        // The watch has not delivered our own last write yet; its event will wake us with it.
-        return Ok(Action::requeue(Duration::from_secs(2)));
     }
     let now = Timestamp::now();
     let time = Time(now);

@@ -10,8 +10,8 @@
 //! [`phase`] looks at the object:
 //!
 //! 1. Not deleting, finalizer absent: add it (JSON patch `test` + `add`, so another controller's
-//!    concurrent finalizer edit makes ours fail instead of clobbering theirs); reconcile on the
-//!    event that write causes.
+//!    concurrent finalizer edit makes ours fail instead of clobbering theirs): [`Phase::Added`]
+//!    with the resource version it made; reconcile on the event that write causes.
 //! 2. Not deleting, finalizer present: [`Phase::Apply`].
 //! 3. Deleting, finalizer present: [`Phase::Cleanup`]; the caller cleans up and, on
 //!    [`Cleanup::Done`], calls [`remove`] (`test` + `remove` at its index).
@@ -48,7 +48,11 @@ pub enum Phase {
     Apply,
     /// It is being deleted: release what it holds, then call [`remove`] on [`Cleanup::Done`].
     Cleanup,
-    /// Nothing more this pass (the finalizer was just added, or is already gone).
+    /// The finalizer was just added, by a write that made this resource version (`None` if the
+    /// object was gone): nothing more this pass, reconcile on the event that write causes. A
+    /// pass on an older copy meanwhile would add it again, and fail.
+    Added(Option<String>),
+    /// Nothing more this pass (the finalizer is already gone).
     Settled(Action),
 }
 
@@ -91,9 +95,8 @@ where
             if let Some(ops) = patch.as_array_mut() {
                 ops.extend(also);
             }
-            patch_finalizers(api, obj, patch).await?;
-            // The patch triggers a new event; reconcile then, with the finalizer in place.
-            Ok(Phase::Settled(Action::await_change()))
+            let written = patch_finalizers(api, obj, patch).await?;
+            Ok(Phase::Added(written))
         }
         (true, true) => Ok(Phase::Cleanup),
         (true, false) => Ok(Phase::Settled(Action::await_change())),
@@ -112,10 +115,15 @@ where
         {"op": "test", "path": format!("/metadata/finalizers/{i}"), "value": name},
         {"op": "remove", "path": format!("/metadata/finalizers/{i}")},
     ]);
-    patch_finalizers(api, obj, patch).await
+    patch_finalizers(api, obj, patch).await.map(|_| ())
 }
 
-async fn patch_finalizers<K>(api: &Api<K>, obj: &K, patch: serde_json::Value) -> Result<(), kube::Error>
+/// Sends a finalizer patch; the resource version it made, `None` when the object is gone.
+async fn patch_finalizers<K>(
+    api: &Api<K>,
+    obj: &K,
+    patch: serde_json::Value,
+) -> Result<Option<String>, kube::Error>
 where
     K: Resource + Clone + DeserializeOwned + Debug,
 {
@@ -128,9 +136,9 @@ where
         )
         .await
     {
-        Ok(_) => Ok(()),
+        Ok(written) => Ok(written.resource_version()),
         // Gone already: nothing left to guard.
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
         Err(e) => Err(e),
     }
 }
