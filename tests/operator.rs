@@ -787,6 +787,95 @@ async fn foreign_kubeconfig_secret_is_never_overwritten() {
     w.finish().await;
 }
 
+/// The Ready pass reads a Cluster API secret only when its cache has it. A cache that lags (the
+/// secret was created a moment ago, by someone else or by us) must not make the operator take a
+/// secret over: it creates, the server refuses a taken name, and the secret is judged as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_secret_a_lagging_cache_misses_is_created_never_taken_over() {
+    use capt_controlplane::controller::{
+        Config, Context, Stores,
+        effects::{self, DesiredSecret, SecretOutcome},
+        run::Runtime,
+    };
+    use kube::runtime::reflector::store::Writer;
+
+    let w = World::without_operator("lagging").await;
+    let cluster = w.cluster("lag", false).await;
+    let cp = w.control_plane("lag-cp", &cluster, |_| {}).await;
+    let foreign = Secret {
+        metadata: ObjectMeta {
+            name: Some("lag-kubeconfig".into()),
+            ..Default::default()
+        },
+        string_data: Some(BTreeMap::from([("value".to_owned(), "hand-made".to_owned())])),
+        ..Default::default()
+    };
+    w.secrets()
+        .create(&PostParams::default(), &foreign)
+        .await
+        .unwrap();
+
+    // Every cache empty: the worst lag there is.
+    let runtime = Runtime::new(w.operator_client.clone());
+    let cluster_resource = support::world::cluster_ar();
+    let (_synced_tx, synced) = tokio::sync::watch::channel(true);
+    let ctx = Context {
+        client: runtime.client,
+        reporter: runtime.reporter,
+        metrics: runtime.metrics,
+        config: Config::default(),
+        stores: Stores {
+            control_planes: Writer::default().as_reader(),
+            templates: Writer::default().as_reader(),
+            applies: Writer::default().as_reader(),
+            workspaces: Writer::new(support::world::workspace_ar()).as_reader(),
+            secrets: Writer::default().as_reader(),
+            clusters: Writer::new(cluster_resource.clone()).as_reader(),
+            cluster_resource,
+        },
+        written: Default::default(),
+        status_writes: Default::default(),
+        probe_streaks: Default::default(),
+        synced,
+    };
+    let desired = || DesiredSecret {
+        data: BTreeMap::from([("value".to_owned(), b"ours".to_vec())]),
+        ..Default::default()
+    };
+    let existing = effects::fetch_cached_secret(&cp, &ctx, "lag-kubeconfig")
+        .await
+        .unwrap();
+    assert!(existing.is_none(), "an empty cache means no read");
+
+    let taken = effects::ensure_cluster_secret(&cp, &ctx, "lag-kubeconfig", "lag", None, desired())
+        .await
+        .unwrap();
+    assert_eq!(taken, SecretOutcome::NotOwned);
+    let theirs = w.secrets().get("lag-kubeconfig").await.unwrap();
+    assert_eq!(theirs.data.unwrap()["value"].0, b"hand-made");
+    assert!(theirs.metadata.owner_references.is_none());
+
+    let created = effects::ensure_cluster_secret(&cp, &ctx, "lag-ca", "lag", None, desired())
+        .await
+        .unwrap();
+    assert_eq!(created, SecretOutcome::Ready);
+    let ours = w.secrets().get("lag-ca").await.unwrap();
+    assert!(effects::controlled_by(&ours, &cp));
+    assert_eq!(
+        ours.labels().get(CLUSTER_NAME_LABEL).map(String::as_str),
+        Some("lag")
+    );
+
+    // Our own secret, missed by the cache: refused create, read, holds what it should: no write.
+    let again = effects::ensure_cluster_secret(&cp, &ctx, "lag-ca", "lag", None, desired())
+        .await
+        .unwrap();
+    assert_eq!(again, SecretOutcome::Ready);
+    let after = w.secrets().get("lag-ca").await.unwrap();
+    assert_eq!(after.resource_version(), ours.resource_version());
+    w.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unresolved_placeholder_is_named_in_a_condition() {
     let w = World::new("placeholder").await;
