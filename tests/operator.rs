@@ -749,13 +749,11 @@ async fn operator_restart_mid_provisioning_converges_without_duplicates() {
     w.finish().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn foreign_kubeconfig_secret_is_never_overwritten() {
-    let w = World::new("foreign").await;
-    w.template("eks", &[]).await;
+/// A secret someone made by hand, `value: hand-made`, owned by nobody.
+async fn create_hand_made_secret(w: &World, name: &str) {
     let foreign = Secret {
         metadata: ObjectMeta {
-            name: Some("mine-kubeconfig".into()),
+            name: Some(name.into()),
             ..Default::default()
         },
         string_data: Some(BTreeMap::from([("value".to_owned(), "hand-made".to_owned())])),
@@ -765,6 +763,13 @@ async fn foreign_kubeconfig_secret_is_never_overwritten() {
         .create(&PostParams::default(), &foreign)
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_kubeconfig_secret_is_never_overwritten() {
+    let w = World::new("foreign").await;
+    w.template("eks", &[]).await;
+    create_hand_made_secret(&w, "mine-kubeconfig").await;
     let cluster = w.cluster("mine", false).await;
     w.control_plane("mine-cp", &cluster, |_| {}).await;
     let cp = w
@@ -802,18 +807,7 @@ async fn a_cluster_secret_a_lagging_cache_misses_is_created_never_taken_over() {
     let w = World::without_operator("lagging").await;
     let cluster = w.cluster("lag", false).await;
     let cp = w.control_plane("lag-cp", &cluster, |_| {}).await;
-    let foreign = Secret {
-        metadata: ObjectMeta {
-            name: Some("lag-kubeconfig".into()),
-            ..Default::default()
-        },
-        string_data: Some(BTreeMap::from([("value".to_owned(), "hand-made".to_owned())])),
-        ..Default::default()
-    };
-    w.secrets()
-        .create(&PostParams::default(), &foreign)
-        .await
-        .unwrap();
+    create_hand_made_secret(&w, "lag-kubeconfig").await;
 
     // Every cache empty: the worst lag there is.
     let runtime = Runtime::new(w.operator_client.clone());

@@ -204,8 +204,7 @@ fn check_waits(apply: &WorkspaceTemplateApply, ctx: &Context, namespace: &str) -
     let mut missing = Vec::new();
     for secret in &apply.spec.wait_for_secrets {
         let ns = secret.namespace.as_deref().unwrap_or(namespace);
-        let key = ObjectRef::new(&secret.name).within(ns);
-        if ctx.stores.secrets.get(&key).is_none() {
+        if !super::observe::secret_cached(&ctx.stores, ns, &secret.name) {
             missing.push(format!("Secret {ns}/{}", secret.name));
         }
     }

@@ -1077,7 +1077,6 @@ impl Pass<'_> {
     }
 }
 
-/// `namespace/name`: how the operator's in-memory records name a control plane.
 /// What a pass read for `<cluster>-kubeconfig`: the secret as it is, and the token credentials
 /// when they were read ahead (`None`: not read yet).
 struct KubeconfigReads<'a> {
@@ -1085,6 +1084,7 @@ struct KubeconfigReads<'a> {
     credentials: Option<Option<k8s_openapi::api::core::v1::Secret>>,
 }
 
+/// `namespace/name`: how the operator's in-memory records name a control plane.
 fn key_of(cp: &CAPTControlPlane) -> String {
     format!("{}/{}", cp.namespace().unwrap_or_default(), cp.name_any())
 }

@@ -191,10 +191,7 @@ impl graph::Facts for CachedFacts<'_> {
     }
 
     fn secret_exists(&self, namespace: &str, name: &str) -> bool {
-        self.stores
-            .secrets
-            .get(&ObjectRef::new(name).within(namespace))
-            .is_some()
+        secret_cached(self.stores, namespace, name)
     }
 
     fn control_plane_applying(
